@@ -1,0 +1,51 @@
+"""A batch of files: store → rasterise → split into letters → OCR all pages → each letter's flow."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows import steps
+from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
+from letterbridge.settings import get_settings
+
+
+@task(name="rasterise", task_run_name="rasterise-{source_id}", retries=1, **TASK_OPTIONS)
+def rasterise(source_id: str) -> int:
+    return len(steps.rasterise_source(source_id))
+
+
+@task(name="split", task_run_name="split-{source_id}", **TASK_OPTIONS)
+def split(source_id: str) -> list[str]:
+    return steps.split_source(source_id)
+
+
+def _run_letter(item_id: str) -> None:
+    """Each letter is its own flow run; one that crashes is held for a person, not lost."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    # A sync subflow otherwise waits ≥1 s for its heartbeat thread; the parent flow beats.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = mail_item_flow(item_id, return_state=True)
+    if state.is_failed() or state.is_crashed():
+        steps.mark_failed(item_id)
+
+
+@flow(name="ingest", flow_run_name="ingest-{label}",
+      task_runner=ThreadPoolTaskRunner(max_workers=get_settings().ocr_workers))
+def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
+    wait([rasterise.submit(source_id) for source_id in source_ids])
+    item_ids = [item_id for source_id in source_ids for item_id in split(source_id)]
+    # OCR every page of the batch at once so both cores stay busy across letter boundaries.
+    wait([ocr_page.submit(page_id) for item_id in item_ids
+          for page_id in steps.item_page_ids(item_id, only_missing_ocr=True)])
+    for item_id in item_ids:
+        if not steps.item_done(item_id):
+            _run_letter(item_id)
+    for source_id in source_ids:
+        steps.finish_source(source_id)
+    create_table_artifact(key="ingest-summary", table=steps.batch_summary(source_ids),
+                          description="Letters in this batch (ids only, no personal details).")
+    return item_ids

@@ -1,0 +1,3 @@
+from letterbridge.cli import main
+
+main()

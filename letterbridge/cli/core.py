@@ -1,0 +1,179 @@
+"""Core commands: init, roster import, ingest, export, status."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    roster = typer.Typer(help="The roster: facilities, inmates, volunteers and their matches.",
+                         no_args_is_help=True)
+    roster.command("import")(roster_import)
+    app.add_typer(roster, name="roster")
+    app.command("ingest")(ingest)
+    app.command("export")(export)
+    app.command("status")(status)
+
+
+def init() -> None:
+    """Create the data folder and bring the database to the newest schema."""
+    from letterbridge.settings import get_settings
+    from storage.db import migrate
+
+    settings = get_settings()
+    migrate()
+    for folder in (settings.blob_dir, settings.log_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    out.print(f"Letterbridge data folder ready: {settings.home}")
+
+
+def roster_import(
+    facilities: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+    inmates: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+    volunteers: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+    matches: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+) -> None:
+    """Import roster CSV files. Re-importing updates rows and never duplicates them."""
+    from postal.roster import RosterFileError, import_roster
+    from storage.db import session_scope
+
+    files = {k: v for k, v in {"facilities": facilities, "inmates": inmates,
+                               "volunteers": volunteers, "matches": matches}.items() if v}
+    if not files:
+        console.print("Nothing to import: give at least one of --facilities, --inmates, "
+                      "--volunteers, --matches.")
+        raise typer.Exit(2)
+    try:
+        with session_scope() as session:
+            reports = import_roster(session, files, actor="cli")
+    except RosterFileError as exc:
+        console.print(f"[red]Roster file problem:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    failed = False
+    for report in reports:
+        out.print(f"{report.kind}: {report.created} created, {report.updated} updated, "
+                  f"{report.unchanged} unchanged, {len(report.errors)} rejected")
+        for line, problem in report.errors:
+            failed = True
+            console.print(f"  [yellow]{files[report.kind].name} line {line}:[/yellow] {problem}")
+    if failed:
+        console.print("Rows with problems were skipped; the others were imported.")
+        raise typer.Exit(1)
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of scans.")],
+    uploaded_by: Annotated[str, typer.Option(help="Who handed these in (for the audit log).")] = "",
+    label: Annotated[str, typer.Option(help="Name of the batch in the Prefect UI.")] = "",
+) -> None:
+    """Process scans into routed, redacted letters; waits until every item is processed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows import steps
+    from flows.runtime import configure_prefect_env
+
+    files = steps.expand_paths(paths)
+    missing = [p for p in files if not p.exists()]
+    if missing:
+        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")
+        raise typer.Exit(2)
+    if not files:
+        console.print("No files to ingest.")
+        return
+    registered = [steps.register_source(path, uploaded_by=uploaded_by) for path in files]
+    for reg in registered:
+        if reg.duplicate and reg.done:
+            console.print(f"{reg.filename}: already ingested, nothing new to do")
+    todo = list(dict.fromkeys(r.source_id for r in registered if not r.done))
+    if todo:
+        configure_prefect_env()
+        from flows.ingest import ingest_flow
+
+        finished = threading.Event()
+        with Progress(TextColumn("[bold]Reading pages"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            bar = progress.add_task("pages", total=None)
+
+            def poll() -> None:
+                while not finished.wait(0.5):
+                    try:
+                        done, total = steps.pages_progress(todo)
+                        progress.update(bar, completed=done, total=total or None)
+                    except Exception:  # noqa: BLE001, S112 - progress is best effort
+                        continue
+
+            watcher = threading.Thread(target=poll, daemon=True)
+            watcher.start()
+            try:
+                ingest_flow(todo, label=label or _label(todo))
+            finally:
+                finished.set()
+                watcher.join()
+                done, total = steps.pages_progress(todo)
+                progress.update(bar, completed=done, total=total or 1)
+    _print_summary([r.source_id for r in registered])
+
+
+def _label(source_ids: list[str]) -> str:
+    from datetime import UTC, datetime
+
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{len(source_ids)}-files"
+
+
+def _print_summary(source_ids: list[str]) -> None:
+    from sqlalchemy import select
+
+    from storage.db import session_scope
+    from storage.models import MailItem, SourceFile
+
+    table = Table(title="Ingested")
+    for column in ("file", "letter", "pages", "status", "reasons"):
+        table.add_column(column)
+    with session_scope() as session:
+        for source_id in dict.fromkeys(source_ids):
+            source = session.get(SourceFile, source_id)
+            items = session.scalars(select(MailItem).where(MailItem.source_id == source_id)
+                                    .order_by(MailItem.first_source_page)).all()
+            for item in items:
+                reasons = ", ".join(item.review_reasons)
+                if item.quarantine_reason:
+                    reasons = f"{reasons}: {item.quarantine_reason}"
+                table.add_row(source.filename, item.id, str(len(item.pages)), item.status, reasons)
+    out.print(table)
+
+
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into.")],
+) -> None:
+    """Write DIR/<item id>/item.json and the page images as delivered, for every mail item."""
+    from postal.export import export_all
+
+    count = export_all(out_dir)
+    out.print(f"Exported {count} item(s) to {out_dir}")
+
+
+def status() -> None:
+    """Letters by state."""
+    from sqlalchemy import func, select
+
+    from storage.db import session_scope
+    from storage.models import MailItem
+
+    with session_scope() as session:
+        rows = session.execute(select(MailItem.status, func.count()).group_by(MailItem.status))
+        table = Table(title="Letters by state")
+        table.add_column("state")
+        table.add_column("letters", justify="right")
+        for state, count in rows:
+            table.add_row(state, str(count))
+    out.print(table)

@@ -1,0 +1,108 @@
+"""Finds the Debian fonts the sample generator draws with, and caches them per size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+# What `apt-get install` must provide (the Makefile installs these).
+DEBIAN_FONT_PACKAGES = [
+    "fonts-dejavu-core",
+    "fonts-liberation2",
+    "fonts-comic-neue",
+    "fonts-dkg-handwriting",
+    "fonts-humor-sans",
+]
+
+_FONT_ROOTS = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts")]
+
+
+@dataclass(frozen=True)
+class FontSpec:
+    key: str
+    candidates: tuple[str, ...]  # paths relative to a font root, first found wins
+    package: str
+    latin1: bool = True  # has the accented letters Spanish needs (á é í ó ú ñ ¿ ¡)
+    size_scale: float = 1.0  # makes x-heights of different faces look alike at one nominal size
+
+
+TYPED_FONTS = [
+    FontSpec(
+        "liberation-serif",
+        ("truetype/liberation2/LiberationSerif-Regular.ttf",
+         "truetype/liberation/LiberationSerif-Regular.ttf"),
+        "fonts-liberation2",
+    ),
+    FontSpec(
+        "liberation-sans",
+        ("truetype/liberation2/LiberationSans-Regular.ttf",
+         "truetype/liberation/LiberationSans-Regular.ttf"),
+        "fonts-liberation2",
+        size_scale=0.94,
+    ),
+    FontSpec(
+        "liberation-mono",  # the typewriter look of a prison law-library machine
+        ("truetype/liberation2/LiberationMono-Regular.ttf",
+         "truetype/liberation/LiberationMono-Regular.ttf"),
+        "fonts-liberation2",
+        size_scale=0.92,
+    ),
+    FontSpec("dejavu-serif", ("truetype/dejavu/DejaVuSerif.ttf",), "fonts-dejavu-core", size_scale=0.9),
+    FontSpec("dejavu-sans", ("truetype/dejavu/DejaVuSans.ttf",), "fonts-dejavu-core", size_scale=0.88),
+]
+
+HANDWRITING_FONTS = [
+    FontSpec("comic-neue", ("opentype/comic-neue/ComicNeue-Regular.otf",), "fonts-comic-neue"),
+    FontSpec("comic-neue-light", ("opentype/comic-neue/ComicNeue-Light.otf",), "fonts-comic-neue"),
+    FontSpec("dkg", ("truetype/fifthhorseman/dkg.ttf",), "fonts-dkg-handwriting", size_scale=1.1),
+    # Humor Sans has ASCII only: never used for Spanish.
+    FontSpec("humor-sans", ("truetype/humor-sans/Humor-Sans.ttf",), "fonts-humor-sans",
+             latin1=False, size_scale=0.95),
+]
+
+BOLD_SANS = FontSpec(
+    "dejavu-sans-bold", ("truetype/dejavu/DejaVuSans-Bold.ttf",), "fonts-dejavu-core"
+)
+
+ALL_FONTS = {spec.key: spec for spec in [*TYPED_FONTS, *HANDWRITING_FONTS, BOLD_SANS]}
+
+
+class FontMissing(RuntimeError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def font_path(key: str) -> Path:
+    spec = ALL_FONTS[key]
+    for root in _FONT_ROOTS:
+        for rel in spec.candidates:
+            path = root / rel
+            if path.exists():
+                return path
+    raise FontMissing(
+        f"font {key!r} not found under {', '.join(map(str, _FONT_ROOTS))}; "
+        f"install the Debian package {spec.package}"
+    )
+
+
+def available(specs: list[FontSpec], *, language: str = "eng") -> list[FontSpec]:
+    """The installed fonts of a list, in list order, that can write `language`."""
+    found = []
+    for spec in specs:
+        if language != "eng" and not spec.latin1:
+            continue
+        try:
+            font_path(spec.key)
+        except FontMissing:
+            continue
+        found.append(spec)
+    return found
+
+
+@lru_cache(maxsize=256)
+def font(key: str, size: int) -> ImageFont.FreeTypeFont:
+    spec = ALL_FONTS[key]
+    return ImageFont.truetype(str(font_path(key)), max(8, round(size * spec.size_scale)))

@@ -1,0 +1,1 @@
+"""Pixels and words: rasterise, preprocess, OCR, envelopes, splitting, PII, redaction. No DB, no Prefect."""

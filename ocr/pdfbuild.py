@@ -1,0 +1,98 @@
+"""Searchable PDFs: each page image with its words as invisible, selectable text on top.
+
+Nothing from the original file travels into the PDF: the images are re-encoded, the text is
+only the words we are given, and the document information is fixed ("Letterbridge").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from ocr.types import Word
+
+FONT_NAME = "LetterbridgeSans"
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+)
+JPEG_QUALITY = 80
+NEUTRAL = "Letterbridge"
+
+
+def _font() -> str:
+    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
+        for candidate in FONT_CANDIDATES:
+            if candidate.exists():
+                pdfmetrics.registerFont(TTFont(FONT_NAME, str(candidate)))
+                break
+        else:
+            raise RuntimeError("DejaVuSans.ttf is missing (apt-get install fonts-dejavu-core)")
+    return FONT_NAME
+
+
+def _jpeg(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError("the page image could not be encoded")
+    return buf.tobytes()
+
+
+def searchable_pdf(pages: Sequence[tuple[np.ndarray, Sequence[Word]]], *, dpi: int = 300) -> bytes:
+    """One PDF page per (image, words); each page sized from its pixels at `dpi`."""
+    font = _font()
+    out = io.BytesIO()
+    # invariant: fixed dates and document ID, so nothing about when or where leaks in.
+    pdf = canvas.Canvas(out, pageCompression=1, invariant=1)
+    pdf.setTitle(NEUTRAL)
+    pdf.setAuthor(NEUTRAL)
+    pdf.setCreator(NEUTRAL)
+    pdf.setProducer(NEUTRAL)
+    pdf.setSubject("")
+    pdf.setKeywords("")
+    scale = 72.0 / dpi
+    for img, words in pages:
+        if img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        h_px, w_px = img.shape[:2]
+        width, height = w_px * scale, h_px * scale
+        pdf.setPageSize((width, height))
+        pdf.drawImage(ImageReader(io.BytesIO(_jpeg(img))), 0, 0, width=width, height=height)
+        _draw_words(pdf, words, font=font, scale=scale, page_height=height)
+        pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def _draw_words(
+    pdf: canvas.Canvas, words: Sequence[Word], *, font: str, scale: float, page_height: float
+) -> None:
+    text = pdf.beginText()
+    text.setTextRenderMode(3)  # invisible: searchable and selectable, never drawn
+    for word in words:
+        if not word.text.strip():
+            continue
+        box_w = (word.x1 - word.x0) * scale
+        box_h = (word.y1 - word.y0) * scale
+        if box_w <= 0 or box_h <= 0:
+            continue
+        size = max(1.0, box_h)
+        natural = pdfmetrics.stringWidth(word.text, font, size)
+        text.setFont(font, size)
+        text.setHorizScale(100.0 * box_w / natural if natural > 0 else 100.0)
+        # Baseline a little above the box bottom, where descenders end.
+        baseline = page_height - word.y1 * scale + 0.2 * box_h
+        text.setTextOrigin(word.x0 * scale, baseline)
+        text.textOut(word.text)
+        # A space after each word keeps words apart when the text is extracted.
+        text.setHorizScale(100.0)
+        text.textOut(" ")
+    pdf.drawText(text)

@@ -1,0 +1,591 @@
+"""Find personal details in OCR words (or plain text): pure functions, no I/O.
+
+Matching runs on the page text built exactly like `ocr.types.words_to_text`, with a map from
+each character back to the word it came from, so a span that crosses words and lines maps back
+to word boxes. Numbers are matched on a copy of that text in which letters that OCR confuses
+with digits (O/0, l/I/1, S/5, B/8, ...) are folded to digits — only inside runs that already hold
+a digit, so ordinary words stay as they are. The folded copy has the same length as the text,
+so offsets are shared.
+
+A finding says what kind of detail it is and why (`reason`), never the value itself: findings
+end up in audit events and review screens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+from ocr.types import Box, Word
+
+KINDS = ("phone", "ssn", "email", "address", "card", "bank", "inmate_number", "watch_term")
+
+
+@dataclass
+class Finding:
+    kind: str
+    word_indices: list[int]  # indices into the words list, ascending
+    boxes: list[Box]  # one box per line segment the span covers (union of its words on that line)
+    reason: str  # why this was found, e.g. "US phone number (phonenumbers)"; never the value
+
+
+@dataclass
+class TextFinding:
+    kind: str
+    start: int  # character offsets into the text, end exclusive
+    end: int
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Confusion folding
+# ---------------------------------------------------------------------------------------------
+
+# Characters OCR (and handwriting) swap with digits.
+_TO_DIGIT = {
+    "O": "0", "o": "0", "Q": "0", "D": "0",
+    "I": "1", "l": "1", "i": "1", "|": "1", "!": "1",
+    "S": "5", "s": "5",
+    "B": "8",
+    "Z": "2", "z": "2",
+    "G": "6", "b": "6",
+    "g": "9", "q": "9",
+}  # fmt: skip
+_DIGITISH_RUN = re.compile("[0-9" + re.escape("".join(_TO_DIGIT)) + "]+")
+
+
+def fold_confusions(text: str) -> str:
+    """Same-length copy of `text` with digit look-alikes turned into digits where a number is.
+
+    Only runs of digits and look-alikes that contain at least one real digit are folded:
+    "3I2-555-O142" becomes "312-555-0142", while "Bill" or "ID" stay untouched.
+    """
+    chars = list(text)
+    for run in _DIGITISH_RUN.finditer(text):
+        if any(c.isdigit() for c in run.group()):
+            for i in range(run.start(), run.end()):
+                chars[i] = _TO_DIGIT.get(chars[i], chars[i])
+    return "".join(chars)
+
+
+def _canonical_id(value: str) -> str:
+    """Letters and digits only, upper case, every look-alike folded: for comparing identifiers."""
+    out = []
+    for c in value:
+        if c.isalnum():
+            out.append(_TO_DIGIT.get(c, c).upper())
+    return "".join(out)
+
+
+# Watch terms are words: fold the other way (digits and look-alikes to one letter each).
+_LETTER_CANON = str.maketrans(
+    {
+        "0": "o", "1": "l", "i": "l", "|": "l", "!": "l",
+        "5": "s", "$": "s", "3": "e", "4": "a", "@": "a", "8": "b", "7": "t",
+    }
+)  # fmt: skip
+
+
+def _letter_canon(text: str) -> str:
+    # lower() can change length for a few non-ASCII letters; keep offsets by folding per char.
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text).translate(_LETTER_CANON)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate spans
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Span:
+    kind: str
+    start: int
+    end: int
+    reason: str
+    priority: int  # when spans overlap they merge; the highest priority names the result
+
+
+class _Doc:
+    """The text three ways: as read, digit-folded, and digit-folded on one line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.folded = fold_confusions(text)
+        # phonenumbers does not look across line breaks; a number may be split over two lines.
+        self.flat = self.folded.replace("\n", " ").replace("\t", " ")
+
+    def digits(self, start: int, end: int) -> str:
+        return re.sub(r"\D", "", self.folded[start:end])
+
+
+def _digit_class() -> str:
+    return "[0-9" + re.escape("".join(_TO_DIGIT)) + "]"
+
+
+_D = _digit_class()  # a digit or something OCR may have read instead of one
+_NB = r"(?<![0-9A-Za-z])"  # not glued to a letter or digit on the left
+_NA = r"(?![0-9A-Za-z])"  # ... or on the right
+
+
+# Phones ----------------------------------------------------------------------------------------
+
+_PHONE_PATTERNS = [
+    # (312) 555-0142, 312.555.0142, +1 312 555 0142, 1-312-555-0142, 3125550142, 312 / 555-0142
+    re.compile(
+        r"(?<![\d])(?:\+?\s?1[\s.\-]{0,2})?\(?\s?\d{3}\s?\)?[\s.\-/]{0,3}\d{3}[\s.\-]{0,3}\d{4}(?!\d)"
+    ),
+    # 555-0142: a local number without area code
+    re.compile(r"(?<![\d\-])\d{3}\s?[\-.]\s?\d{4}(?![\d\-])"),
+]
+
+
+def _find_phones(doc: _Doc) -> list[_Span]:
+    spans: list[_Span] = []
+    for match in PhoneNumberMatcher(doc.flat, "US", leniency=Leniency.POSSIBLE, max_tries=65535):
+        number = match.number
+        region = phonenumbers.region_code_for_number(number) or "foreign"
+        label = "US" if number.country_code == 1 else f"{region}"
+        spans.append(
+            _Span("phone", match.start, match.end, f"{label} phone number (phonenumbers)", 5)
+        )
+    for pattern in _PHONE_PATTERNS:
+        for m in pattern.finditer(doc.flat):
+            spans.append(_Span("phone", m.start(), m.end(), "phone number pattern", 5))
+    return spans
+
+
+# SSNs ------------------------------------------------------------------------------------------
+
+_SSN_SEP = r"[ \t.\-–]{1,2}"
+_SSN = re.compile(rf"(?<![\d\-])\d{{3}}{_SSN_SEP}\d{{2}}{_SSN_SEP}\d{{4}}(?![\d\-])")
+_NINE = re.compile(r"(?<!\d)\d{9}(?!\d)")
+_SSN_LABEL = re.compile(
+    r"(?i)(?:\bSSN|\bS\.S\.N\.?|\bsocial(?:\s+security)?|\bSS\s*#)[^\d\n]{0,25}?"
+    r"(\d(?:[ .\-]{0,2}\d){3,8})(?!\d)"
+)
+
+
+def _aba_ok(digits: str) -> bool:
+    if len(digits) != 9 or digits == "0" * 9:
+        return False
+    d = [int(c) for c in digits]
+    return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
+
+
+def _find_ssns(doc: _Doc) -> list[_Span]:
+    spans = [_Span("ssn", m.start(), m.end(), "SSN pattern ###-##-####", 8) for m in
+             _SSN.finditer(doc.folded)]  # fmt: skip
+    for m in _NINE.finditer(doc.folded):
+        # Nine bare digits: a routing number when the checksum holds (found by the bank
+        # finder), otherwise most likely an SSN written without dashes. Either way it goes.
+        if not _aba_ok(m.group()):
+            spans.append(_Span("ssn", m.start(), m.end(), "nine-digit number (SSN)", 6))
+    for m in _SSN_LABEL.finditer(doc.folded):
+        spans.append(_Span("ssn", m.start(1), m.end(1), "number labelled as SSN", 20))
+    return spans
+
+
+# Emails ----------------------------------------------------------------------------------------
+
+_AT = r"(?:@|©|®|\(at\)|\[at\]|\{at\})"
+_DOT = r"(?:\.|,|\(dot\)|\[dot\])"
+_EMAIL = re.compile(
+    rf"[A-Za-z0-9][A-Za-z0-9._%+\-]*[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]+"
+    rf"(?:[ \t]?{_DOT}[ \t]?[A-Za-z0-9\-]+)*[ \t]?{_DOT}[ \t]?[A-Za-z]{{2,6}}(?![A-Za-z])"
+)
+_EMAIL_SPELLED = re.compile(
+    r"(?i)\b[a-z0-9][a-z0-9._%+\-]*\s+(?:at|\(at\)|\[at\])\s+[a-z0-9\-]+"
+    r"(?:\s+(?:dot|\(dot\)|\[dot\])\s+[a-z0-9\-]+)*\s+(?:dot|\(dot\)|\[dot\])\s+"
+    r"(?:com|org|net|edu|gov|us|info|biz|me|io|co)\b"
+)
+
+
+def _find_emails(doc: _Doc) -> list[_Span]:
+    spans = [_Span("email", m.start(), m.end(), "email address", 4) for m in
+             _EMAIL.finditer(doc.text)]  # fmt: skip
+    spans += [_Span("email", m.start(), m.end(), "email address written out", 4) for m in
+              _EMAIL_SPELLED.finditer(doc.text)]  # fmt: skip
+    return spans
+
+
+# Street addresses --------------------------------------------------------------------------------
+
+_STATE_CODES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA PR RI SC SD TN TX UT VT VA WA WV WI WY"
+).split()
+_STATE_NAMES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|"
+    "Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|"
+    "Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|"
+    "New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|"
+    "Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|"
+    "West Virginia|Wisconsin|Wyoming"
+)
+# Suffixes that are street words in any case (abbreviations and unambiguous words) ...
+_SUFFIX_ANY_CASE = (
+    r"Street|Str|St|Avenue|Ave|Av|Boulevard|Blvd|Road|Rd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
+    r"Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Square|Sq|Plaza|Plz|Crescent|"
+    r"Cres|Expressway|Expy|Freeway|Fwy|Turnpike|Tpke"
+)
+# ... and ones that are ordinary English words too, so they count only after capitalised names.
+_SUFFIX_CAPITALISED = r"Way|Run|Row|Loop|Path|Pike|Alley|Walk|Point|Pt|Crossing|Xing|Close|Heights"
+_HOUSE = rf"(?={_D}*\d){_D}{{1,6}}(?:-?{_D}{{1,4}})?[A-Za-z]?"
+_DIRECTION = r"(?:(?:[NSEW]|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?"
+_NAME_CAP = r"(?:[A-Z0-9][A-Za-z0-9'.\-]*[ \t]+){1,4}"
+_NAME_ANY = r"(?:[A-Za-z0-9][A-Za-z0-9'.\-]*[ \t]+){1,3}"
+_UNIT = (
+    r"(?:[ \t]*,?\s*(?:Apt|Apartment|Unit|Suite|Ste|Fl|Floor|Rm|Room|Bldg|Lot|Trlr|#)\.?"
+    rf"[ \t]*#?[ \t]*[A-Za-z0-9\-]{{1,6}}{_NA})?"
+)
+_ZIP = rf"(?={_D}*\d){_D}{{5}}(?:[ \t]?-[ \t]?{_D}{{4}})?{_NA}"
+_CITY_LINE = (
+    rf"(?:[A-Z][A-Za-z.'\-]*[ \t]+){{0,3}}[A-Z][A-Za-z.'\-]*[ \t]*,?[ \t]*"
+    rf"(?:(?:{'|'.join(_STATE_CODES)})\.?|{_STATE_NAMES}),?[ \t]*{_ZIP}"
+)
+_STREET = re.compile(
+    rf"{_NB}{_HOUSE}[ \t]+{_DIRECTION}"
+    rf"(?:{_NAME_CAP}(?:(?i:{_SUFFIX_ANY_CASE})|{_SUFFIX_CAPITALISED})"
+    rf"|{_NAME_ANY}(?i:Street|Avenue|Boulevard|Blvd|Ave|St|Rd|Ln|Pkwy|Hwy))\.?{_NA}"
+    r"(?:[ \t]+(?:[NS][EW]?|[EW])\.?(?![0-9A-Za-z]))?"  # trailing direction: "400 Main St NW"
+    rf"{_UNIT}(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
+)
+_ROUTE = re.compile(
+    rf"{_NB}{_HOUSE}[ \t]+(?i:State\s+|County\s+|US\s+)?"
+    rf"(?i:Route|Rte|Highway|Hwy|Road|Rd|RR|FM|CR)\.?[ \t]*#?[ \t]*{_D}{{1,4}}{_NA}"
+    rf"{_UNIT}(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
+)
+_PO_BOX = re.compile(
+    rf"(?i:\bP\.?[ \t]?O\.?[ \t]*Box|\bPost\s+Office\s+Box|\bBox)[ \t]*#?[ \t]*(?={_D}*\d){_D}{{1,6}}{_NA}"
+    rf"(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
+)
+_CITY_ONLY = re.compile(rf"{_NB}{_CITY_LINE}")
+
+
+def _find_addresses(doc: _Doc) -> list[_Span]:
+    spans: list[_Span] = []
+    for pattern, reason in (
+        (_STREET, "street address (number, street name, suffix)"),
+        (_ROUTE, "rural route or highway address"),
+        (_PO_BOX, "post office box"),
+        (_CITY_ONLY, "city, state and ZIP code"),
+    ):
+        for m in pattern.finditer(doc.text):
+            end = m.end()
+            # A trailing period belongs to the sentence unless it is "St." – harmless either way.
+            spans.append(_Span("address", m.start(), end, reason, 3))
+    return spans
+
+
+# Payment cards -----------------------------------------------------------------------------------
+
+_GROUP_RUN = re.compile(r"\d+(?:[ \t\-–]{1,2}\d+)*")
+_CARD_LABEL = re.compile(
+    r"(?i)\b(?:card|visa|mastercard|master\s+card|amex|american\s+express|discover|debit|credit|cc)\b"
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _find_cards(doc: _Doc) -> list[_Span]:
+    spans: list[_Span] = []
+    for run in _GROUP_RUN.finditer(doc.flat):
+        groups = [(m.start() + run.start(), m.end() + run.start()) for m in
+                  re.finditer(r"\d+", run.group())]  # fmt: skip
+        labelled = bool(_CARD_LABEL.search(doc.flat, max(0, run.start() - 40), run.start()))
+        taken_until = -1
+        for i in range(len(groups)):
+            if groups[i][0] < taken_until:
+                continue
+            best: tuple[int, str] | None = None
+            count = 0
+            for j in range(i, len(groups)):
+                count += groups[j][1] - groups[j][0]
+                if count > 19:
+                    break
+                if count >= 13:
+                    digits = doc.flat[groups[i][0] : groups[j][1]]
+                    digits = re.sub(r"\D", "", digits)
+                    if _luhn_ok(digits):
+                        best = (j, "payment card number (Luhn check)")
+                    elif labelled and best is None:
+                        best = (j, "number labelled as a card")
+            if best is not None:
+                j, reason = best
+                spans.append(_Span("card", groups[i][0], groups[j][1], reason, 9))
+                taken_until = groups[j][1]
+    return spans
+
+
+# Bank numbers ----------------------------------------------------------------------------------
+
+_BANK_LABEL = re.compile(
+    r"(?i)\b(?:account|acct|acc't|a/c|routing|aba|rtn|checking|savings|iban)\b"
+    r"[^\d\n]{0,25}?(\d(?:[ \-]?\d){3,16})(?!\d)"
+)
+_NUMBER = re.compile(r"(?<!\d)\d(?:[ \-]?\d){3,16}(?!\d)")
+
+
+def _find_bank(doc: _Doc) -> list[_Span]:
+    spans: list[_Span] = []
+    routing: list[tuple[int, int]] = []
+    for m in _NINE.finditer(doc.folded):
+        if _aba_ok(m.group()):
+            spans.append(_Span("bank", m.start(), m.end(), "bank routing number (ABA checksum)", 7))
+            routing.append((m.start(), m.end()))
+    for m in _BANK_LABEL.finditer(doc.folded):
+        spans.append(_Span("bank", m.start(1), m.end(1), "number labelled as a bank account", 17))
+        if "rout" in m.group().lower() or "aba" in m.group().lower():
+            routing.append((m.start(1), m.end(1)))
+    # An account number usually sits right next to the routing number (as on a cheque).
+    for r_start, r_end in routing:
+        after = _NUMBER.search(doc.folded, r_end)
+        if after and after.start() - r_end <= 25 and not re.search(r"\d", doc.folded[r_end:after.start()]):
+            spans.append(_Span("bank", after.start(), after.end(), "number next to a routing number", 7))
+        for before in _NUMBER.finditer(doc.folded, max(0, r_start - 45), r_start):
+            if r_start - before.end() <= 25 and not re.search(r"\d", doc.folded[before.end():r_start]):
+                spans.append(_Span("bank", before.start(), before.end(), "number next to a routing number", 7))
+    return spans
+
+
+# Inmate numbers --------------------------------------------------------------------------------
+
+_FEDERAL = re.compile(r"(?<![\d\-])\d{5}[ \t]?[\-–][ \t]?\d{3}(?![\d\-])")
+_LETTER_IDS = [
+    (re.compile(rf"{_NB}[A-Za-z]{{2}}{_D}{{4}}{_NA}"), 2, "state inmate number (CA pattern)"),
+    (re.compile(rf"{_NB}[A-Za-z]{_D}{{5}}{_NA}"), 3, "state inmate number (CA/IL pattern)"),
+    (re.compile(rf"{_NB}{_D}{{2}}[A-Za-z]{_D}{{4}}{_NA}"), 3, "state inmate number (NY DIN pattern)"),
+]
+_TX = [
+    re.compile(r"(?i)\bTDCJ\b[^\d\n]{0,40}?(\d{7,8})(?!\d)"),
+    re.compile(r"#[ \t]?(\d{7,8})(?!\d)"),
+    re.compile(r"(?<!\d)(\d{7,8})[^\d\n]{0,12}\bTDCJ\b"),
+]
+_INMATE_LABEL = re.compile(
+    r"(?i)\b(?:inmate|prisoner|offender|cdcr|idoc|tdcj|doc|din|bop|reg(?:ister)?|booking)\b"
+    r"[^\w\n]{0,3}(?:(?:number|num|no|id)\b[^\w\n]{0,3})?(?:is[ \t]+)?"
+    r"([A-Za-z]{0,2}\d[\dA-Za-z\-]{3,10})(?![\w\-])"
+)
+
+
+def _find_inmate_numbers(doc: _Doc, known: Sequence[str]) -> list[_Span]:
+    spans = [_Span("inmate_number", m.start(), m.end(), "federal register number (#####-###)", 6)
+             for m in _FEDERAL.finditer(doc.folded)]  # fmt: skip
+    for pattern, min_digits, reason in _LETTER_IDS:
+        for m in pattern.finditer(doc.text):
+            if sum(c.isdigit() for c in m.group()) >= min_digits:
+                spans.append(_Span("inmate_number", m.start(), m.end(), reason, 6))
+    for pattern in _TX:
+        for m in pattern.finditer(doc.folded):
+            spans.append(_Span("inmate_number", m.start(1), m.end(1), "TDCJ number (TX)", 16))
+    for m in _INMATE_LABEL.finditer(doc.folded):
+        if sum(c.isdigit() for c in m.group(1)) >= 4:
+            spans.append(_Span("inmate_number", m.start(1), m.end(1), "labelled inmate number", 16))
+    spans += _find_known(doc, known, "inmate_number", "known inmate number", 16)
+    return spans
+
+
+def _find_known(doc: _Doc, values: Sequence[str], kind: str, reason: str, priority: int) -> list[_Span]:
+    """Occurrences of known identifiers, ignoring spacing, punctuation, case and look-alikes."""
+    wanted = {_canonical_id(v) for v in values}
+    wanted = {w for w in wanted if len(w) >= 4}
+    if not wanted:
+        return []
+    positions = [i for i, c in enumerate(doc.text) if c.isalnum()]
+    compact = "".join(_canonical_id(doc.text[i]) or "?" for i in positions)
+    spans: list[_Span] = []
+    for value in wanted:
+        at = compact.find(value)
+        while at >= 0:
+            start, end = positions[at], positions[at + len(value) - 1] + 1
+            left_ok = start == 0 or not doc.text[start - 1].isalnum()
+            right_ok = end == len(doc.text) or not doc.text[end].isalnum()
+            if left_ok and right_ok:
+                spans.append(_Span(kind, start, end, reason, priority))
+            at = compact.find(value, at + 1)
+    return spans
+
+
+# Watch-list terms ------------------------------------------------------------------------------
+
+
+def _find_watch_terms(doc: _Doc, terms: Sequence[str]) -> list[_Span]:
+    canon = _letter_canon(doc.text)
+    spans: list[_Span] = []
+    for term in terms:
+        parts = _letter_canon(term).split()
+        if not parts:
+            continue
+        pattern = re.compile(
+            r"(?<![a-z0-9])" + r"[\s\-]+".join(re.escape(p) for p in parts) + r"(?![a-z0-9])"
+        )
+        for m in pattern.finditer(canon):
+            spans.append(_Span("watch_term", m.start(), m.end(), "term on the watch list", 1))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting it together
+# ---------------------------------------------------------------------------------------------
+
+
+def _merge(spans: list[_Span]) -> list[_Span]:
+    """Overlapping spans become one span covering all of them, named by the highest priority."""
+    merged: list[_Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            top = last if last.priority >= span.priority else span
+            merged[-1] = _Span(top.kind, last.start, max(last.end, span.end), top.reason,
+                               max(last.priority, span.priority))  # fmt: skip
+        else:
+            merged.append(span)
+    return merged
+
+
+def _trim(doc: _Doc, span: _Span) -> _Span:
+    """No leading/trailing whitespace or sentence punctuation inside a span."""
+    start, end = span.start, span.end
+    while start < end and doc.text[start] in " \t\n,;:":
+        start += 1
+    while end > start and doc.text[end - 1] in " \t\n,;:":
+        end -= 1
+    return _Span(span.kind, start, end, span.reason, span.priority)
+
+
+def _find_spans(
+    text: str,
+    *,
+    sender_number: str | None,
+    watch_terms: Sequence[str],
+    known_inmate_numbers: Sequence[str],
+) -> list[_Span]:
+    doc = _Doc(text)
+    sender = _canonical_id(sender_number or "")
+    candidates = (
+        _find_phones(doc)
+        + _find_ssns(doc)
+        + _find_emails(doc)
+        + _find_addresses(doc)
+        + _find_cards(doc)
+        + _find_bank(doc)
+        + _find_inmate_numbers(doc, [k for k in known_inmate_numbers if _canonical_id(k) != sender])
+    )
+    kept = []
+    for span in (_trim(doc, s) for s in candidates):
+        if span.end <= span.start:
+            continue
+        # The sender's own number is on every letter and the pen pal needs it to reply.
+        if sender and _canonical_id(text[span.start : span.end]) == sender:
+            continue
+        kept.append(span)
+    kept += _find_watch_terms(doc, watch_terms)
+    return _merge(kept)
+
+
+def find_in_text(
+    text: str,
+    *,
+    sender_number: str | None = None,
+    watch_terms: Sequence[str] = (),
+    known_inmate_numbers: Sequence[str] = (),
+) -> list[TextFinding]:
+    """Personal details in a plain string (e.g. a transcription a person typed or corrected)."""
+    spans = _find_spans(
+        text,
+        sender_number=sender_number,
+        watch_terms=watch_terms,
+        known_inmate_numbers=known_inmate_numbers,
+    )
+    return [TextFinding(s.kind, s.start, s.end, s.reason) for s in spans]
+
+
+def page_text_with_map(words: Sequence[Word]) -> tuple[str, list[int]]:
+    """The text `ocr.types.words_to_text` builds, and for each character its word index (-1: gap)."""
+    chars: list[str] = []
+    owner: list[int] = []
+    current_line: tuple[int, int, int] | None = None
+    current_block: tuple[int, int] | None = None
+    first = True
+    for index, word in enumerate(words):
+        if word.line_key != current_line:
+            if not first:
+                chars.append("\n")
+                owner.append(-1)
+                if (word.block, word.par) != current_block:
+                    chars.append("\n")
+                    owner.append(-1)
+            current_line = word.line_key
+            current_block = (word.block, word.par)
+        elif not first:
+            chars.append(" ")
+            owner.append(-1)
+        first = False
+        chars.extend(word.text)
+        owner.extend([index] * len(word.text))
+    return "".join(chars), owner
+
+
+def line_boxes(words: Sequence[Word], indices: Sequence[int]) -> list[Box]:
+    """One box per line the words are on: the union of their boxes on that line."""
+    by_line: dict[tuple[int, int, int], list[int]] = {}
+    for i in sorted(indices):
+        by_line.setdefault(words[i].line_key, []).append(i)
+    boxes = []
+    for members in by_line.values():
+        boxes.append(
+            (
+                min(words[i].x0 for i in members),
+                min(words[i].y0 for i in members),
+                max(words[i].x1 for i in members),
+                max(words[i].y1 for i in members),
+            )
+        )
+    return boxes
+
+
+def find_pii(
+    words: Sequence[Word],
+    *,
+    sender_number: str | None = None,
+    watch_terms: Sequence[str] = (),
+    known_inmate_numbers: Sequence[str] = (),
+) -> list[Finding]:
+    """Personal details in OCR words. A word touched by a span is redacted whole.
+
+    Findings never share a word: two spans that touch the same word become one finding.
+    """
+    text, owner = page_text_with_map(words)
+    spans = _find_spans(
+        text,
+        sender_number=sender_number,
+        watch_terms=watch_terms,
+        known_inmate_numbers=known_inmate_numbers,
+    )
+    groups: list[tuple[_Span, set[int]]] = []
+    for span in spans:
+        indices = {owner[c] for c in range(span.start, span.end) if owner[c] >= 0}
+        if not indices:
+            continue
+        if groups and groups[-1][1] & indices:
+            prev, prev_indices = groups[-1]
+            top = prev if prev.priority >= span.priority else span
+            groups[-1] = (top, prev_indices | indices)
+        else:
+            groups.append((span, indices))
+    return [
+        Finding(span.kind, sorted(indices), line_boxes(words, sorted(indices)), span.reason)
+        for span, indices in groups
+    ]

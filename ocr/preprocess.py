@@ -1,0 +1,293 @@
+"""Make a raw page image readable: upright, straight, cropped, evenly lit; plus Tesseract's copy.
+
+Every estimate (orientation, skew angle, paper edges, background light, blankness) is made on
+a downscaled copy so that preprocessing stays a small fraction of Tesseract's own time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ocr import tesseract
+
+WORK_WIDTH = 640  # pixels wide of the copy the estimates are made on (~75 DPI for a letter)
+MAX_SKEW = 6.0  # degrees; beyond this a page is treated as straight (it is rare and costly)
+
+
+@dataclass
+class PreprocessOptions:
+    orient: bool = True
+    deskew: bool = True
+    crop: bool = True
+    even_light: bool = True
+    remove_lines: bool = False
+    denoise: bool = False
+    binarise: bool = False
+
+
+@dataclass
+class Prepared:
+    image: np.ndarray  # what a person is shown (and what redactions are burned into)
+    ocr_image: np.ndarray  # same geometry as `image`; what Tesseract reads
+    rotation: int  # degrees clockwise applied (0/90/180/270)
+    skew: float  # degrees of deskew applied (positive = rotated counter-clockwise)
+    blank: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + (now - self._last)
+        self._last = now
+
+
+def _small(img: np.ndarray, width: int = WORK_WIDTH) -> tuple[np.ndarray, float]:
+    """A downscaled copy and the factor from full size to it."""
+    h, w = img.shape[:2]
+    if w <= width:
+        return img, 1.0
+    factor = width / w
+    return cv2.resize(img, (width, max(1, round(h * factor))), interpolation=cv2.INTER_AREA), factor
+
+
+def _background(small: np.ndarray) -> np.ndarray:
+    """The paper's brightness everywhere (ink removed by a dilation, then smoothed)."""
+    k = max(3, (min(small.shape[:2]) // 40) | 1)
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return cv2.blur(bg, (k * 2 + 1, k * 2 + 1))
+
+
+def _ink_mask(small: np.ndarray) -> np.ndarray:
+    """Dark marks relative to the local paper colour (uint8 0/255), specks removed."""
+    bg = _background(small).astype(np.int16)
+    diff = bg - small.astype(np.int16)
+    ink = (diff > 50).astype(np.uint8) * 255
+    return ink
+
+
+# --- blank pages ---------------------------------------------------------------------------
+
+BLANK_MAX_INK_SHARE = 0.0015  # share of the page covered by ink-sized marks
+BLANK_MIN_MARKS = 12  # handwritten lines give dozens of marks; specks and dust a handful
+
+
+def is_blank(img: np.ndarray) -> bool:
+    """True for an empty page (off-white paper, faint noise, bleed-through from the other side)."""
+    small, _ = _small(img)
+    small = cv2.GaussianBlur(small, (3, 3), 0)
+    ink = _ink_mask(small)
+    # Ignore a frame around the edge: scanner shadows and paper edges are not writing.
+    h, w = ink.shape
+    my, mx = h // 30, w // 30
+    ink = ink[my : h - my, mx : w - mx]
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    marks = int(np.count_nonzero(areas >= 3))
+    share = float(areas[areas >= 3].sum()) / ink.size if n > 1 else 0.0
+    return marks < BLANK_MIN_MARKS and share < BLANK_MAX_INK_SHARE
+
+
+# --- crop ----------------------------------------------------------------------------------
+
+
+def find_paper(img: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) of the paper on a darker scanner background, or None."""
+    small, factor = _small(img, 400)
+    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # The paper must be clearly brighter than what surrounds it.
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    biggest = max(contours, key=cv2.contourArea)
+    x, y, w, h = cv2.boundingRect(biggest)
+    sh, sw = small.shape
+    if w * h < 0.3 * sw * sh or w * h > 0.97 * sw * sh:
+        return None  # no background to speak of, or the "paper" is a blob of something else
+    outside = np.ones_like(small, dtype=bool)
+    outside[y : y + h, x : x + w] = False
+    if not outside.any() or small[outside].mean() > small[y : y + h, x : x + w].mean() - 40:
+        return None
+    inv = 1.0 / factor
+    H, W = img.shape[:2]
+    return (
+        max(0, int(x * inv)),
+        max(0, int(y * inv)),
+        min(W, int(np.ceil((x + w) * inv))),
+        min(H, int(np.ceil((y + h) * inv))),
+    )
+
+
+# --- lighting ------------------------------------------------------------------------------
+
+
+def even_light(img: np.ndarray) -> np.ndarray:
+    """Divide by the estimated paper brightness: shadows and off-white paper become white."""
+    small, _ = _small(img, 320)
+    bg = _background(small)
+    bg = cv2.resize(bg, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+    out = cv2.divide(img, bg, scale=255)
+    return out
+
+
+# --- orientation and skew ------------------------------------------------------------------
+
+
+def _ink_points(small: np.ndarray) -> np.ndarray:
+    ink = _ink_mask(small)
+    ys, xs = np.nonzero(ink)
+    return np.stack([xs, ys], axis=1).astype(np.float32)
+
+
+def _profile_score(points: np.ndarray, angles_deg: np.ndarray, height: int) -> np.ndarray:
+    """For each angle, how sharply ink rows stand out when the page is turned by that angle."""
+    if len(points) == 0:
+        return np.zeros(len(angles_deg))
+    x = points[:, 0] - points[:, 0].mean()
+    y = points[:, 1]
+    scores = np.empty(len(angles_deg))
+    rad = np.deg2rad(angles_deg)
+    size = height * 2 + 4
+    for i, a in enumerate(rad):
+        rows = np.round(y * np.cos(a) + x * np.sin(a)).astype(np.int64) + height
+        hist = np.bincount(np.clip(rows, 0, size - 1), minlength=size).astype(np.float64)
+        scores[i] = np.sum(np.diff(hist) ** 2)
+    return scores
+
+
+def estimate_skew(img: np.ndarray) -> float:
+    """Angle in degrees that the text lines are rotated counter-clockwise (image y down)."""
+    small, _ = _small(img, 1000)
+    pts = _ink_points(small)
+    if len(pts) < 200:
+        return 0.0
+    if len(pts) > 120_000:
+        pts = pts[np.random.default_rng(0).choice(len(pts), 120_000, replace=False)]
+    h = small.shape[0]
+    coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 0.5)
+    best = coarse[int(np.argmax(_profile_score(pts, coarse, h)))]
+    fine = np.arange(best - 0.5, best + 0.501, 0.05)
+    best = fine[int(np.argmax(_profile_score(pts, fine, h)))]
+    return float(round(best, 2))
+
+
+def rotate_right_angle(img: np.ndarray, clockwise: int) -> np.ndarray:
+    if clockwise % 360 == 90:
+        return cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    if clockwise % 360 == 180:
+        return cv2.rotate(img, cv2.ROTATE_180)
+    if clockwise % 360 == 270:
+        return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return img
+
+
+def rotate_small_angle(img: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre, same size, uncovered corners white."""
+    h, w = img.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(
+        img, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        borderValue=255,
+    )
+
+
+def detect_orientation(img: np.ndarray) -> int:
+    """Clockwise degrees that make the page upright (Tesseract OSD on a half-size copy)."""
+    half = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return tesseract.detect_orientation(half)
+
+
+# --- Tesseract's copy ----------------------------------------------------------------------
+
+
+def remove_lines(gray: np.ndarray) -> np.ndarray:
+    """Whiten long horizontal rules (notebook paper) while keeping the strokes that cross them."""
+    inv = 255 - gray
+    _, ink = cv2.threshold(inv, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    length = max(40, gray.shape[1] // 12)
+    horiz = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    horiz = cv2.dilate(horiz, np.ones((3, 1), np.uint8))
+    out = gray.copy()
+    out[horiz > 0] = 255
+    # Close the small gaps the removal cut into strokes that crossed a rule.
+    return cv2.morphologyEx(out, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))
+
+
+def denoise(gray: np.ndarray) -> np.ndarray:
+    return cv2.medianBlur(gray, 3)
+
+
+def binarise(gray: np.ndarray) -> np.ndarray:
+    _, out = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return out
+
+
+# --- the whole step ------------------------------------------------------------------------
+
+
+def prepare(img: np.ndarray, options: PreprocessOptions | None = None) -> Prepared:
+    """Raw grayscale page → Prepared (person's image, Tesseract's image, what was done)."""
+    opts = options or PreprocessOptions()
+    clock = _Clock()
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    page = img
+
+    if opts.crop:
+        box = find_paper(page)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            page = page[y0:y1, x0:x1]
+        clock.lap("crop")
+
+    blank = is_blank(page)
+    clock.lap("blank")
+    if blank:
+        return Prepared(page, page, 0, 0.0, True, clock.timings)
+
+    if opts.even_light:
+        page = even_light(page)
+        clock.lap("even_light")
+
+    rotation = 0
+    if opts.orient:
+        rotation = detect_orientation(page)
+        page = rotate_right_angle(page, rotation)
+        clock.lap("orient")
+
+    skew = 0.0
+    if opts.deskew:
+        angle = estimate_skew(page)
+        if abs(angle) >= 0.05:
+            page = rotate_small_angle(page, -angle)
+            skew = -angle
+        clock.lap("deskew")
+
+    ocr_img = page
+    if opts.remove_lines:
+        ocr_img = remove_lines(ocr_img)
+        clock.lap("remove_lines")
+    if opts.denoise:
+        ocr_img = denoise(ocr_img)
+        clock.lap("denoise")
+    if opts.binarise:
+        ocr_img = binarise(ocr_img)
+        clock.lap("binarise")
+
+    return Prepared(
+        image=np.ascontiguousarray(page),
+        ocr_image=np.ascontiguousarray(ocr_img),
+        rotation=rotation,
+        skew=skew,
+        blank=False,
+        timings=clock.timings,
+    )

@@ -1,0 +1,205 @@
+"""The one wrapper around the `tesseract` program: arguments, environment, timeout, typed errors.
+
+We run the program ourselves (not through pytesseract) so that OMP_THREAD_LIMIT=1 is set for
+the child only, the image goes in through stdin (no temporary files) and a page that hangs is
+killed at its timeout. The TSV it prints is what pytesseract's image_to_data parses too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import time
+
+import numpy as np
+
+from ocr.errors import OcrFailed, OcrTimeout
+from ocr.types import OcrPage, Word
+
+TESSERACT_CMD = "tesseract"
+DPI = 300
+DEFAULT_PSM = 3  # automatic page segmentation; see bench/results/ocr.md for psm 3 vs 6
+
+# needs_transcription: a page whose real words average below this confidence, or that has
+# more than this share of doubtful words, can't be trusted as text. Measured in bench/ocr_bench.py.
+TRUST_MIN_CONFIDENCE = 80.0
+DOUBTFUL_WORD_CONF = 60.0
+TRUST_MAX_DOUBTFUL_SHARE = 0.2
+
+def _child_env() -> dict[str, str]:
+    # One Tesseract per core: OpenMP threads inside each would fight over the same cores
+    # (1.5 s a page with one thread, 14 s with the default; ../shared/PREFECT.md).
+    env = dict(os.environ)
+    env["OMP_THREAD_LIMIT"] = "1"
+    return env
+
+
+def _pgm(img: np.ndarray) -> bytes:
+    if img.ndim != 2 or img.dtype != np.uint8:
+        raise ValueError("expected a grayscale uint8 image")
+    h, w = img.shape
+    return b"P5\n%d %d\n255\n" % (w, h) + np.ascontiguousarray(img).tobytes()
+
+
+def run_tesseract(img: np.ndarray, args: list[str], *, timeout: float) -> bytes:
+    """Run `tesseract stdin stdout ARGS` on a grayscale image and return what it printed."""
+    cmd = [TESSERACT_CMD, "stdin", "stdout", *args]
+    try:
+        proc = subprocess.run(
+            cmd, input=_pgm(img), capture_output=True, timeout=timeout, env=_child_env(), check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise OcrTimeout(f"Tesseract took longer than {timeout:g} s on this page") from exc
+    except OSError as exc:
+        raise OcrFailed(f"Tesseract could not be started ({exc})") from exc
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            raise OcrFailed(f"Tesseract crashed (signal {-proc.returncode}) on this page")
+        detail = _last_error_line(proc.stderr.decode("utf-8", "replace"))
+        raise OcrFailed(f"Tesseract failed on this page (exit {proc.returncode}: {detail})")
+    return proc.stdout
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no message"
+
+
+def ocr_image(
+    img: np.ndarray,
+    *,
+    languages: str = "eng+spa",
+    timeout: int = 120,
+    psm: int | None = None,
+) -> OcrPage:
+    """Read one page image: words with boxes, confidence, line structure, language, trust."""
+    started = time.perf_counter()
+    args = ["-l", languages, "--psm", str(psm or DEFAULT_PSM), "--dpi", str(DPI), "tsv"]
+    raw = run_tesseract(img, args, timeout=timeout)
+    words = parse_tsv(raw)
+    h, w = img.shape[:2]
+    page = OcrPage(words=words, width=w, height=h)
+    page.confidence = mean_confidence(words)
+    page.language = guess_language(page.text, languages)
+    page.needs_transcription = needs_transcription(words)
+    page.timings["tesseract"] = time.perf_counter() - started
+    return page
+
+
+def parse_tsv(raw: bytes) -> list[Word]:
+    """Words (level 5 rows with text) from Tesseract's TSV output."""
+    words: list[Word] = []
+    reader = csv.reader(io.StringIO(raw.decode("utf-8", "replace")), delimiter="\t",
+                        quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if not header:
+        return words
+    col = {name: i for i, name in enumerate(header)}
+    for row in reader:
+        if len(row) < len(header) or row[col["level"]] != "5":
+            continue
+        text = row[col["text"]].strip()
+        if not text:
+            continue
+        left, top = int(row[col["left"]]), int(row[col["top"]])
+        width, height = int(row[col["width"]]), int(row[col["height"]])
+        words.append(
+            Word(
+                text=text,
+                conf=round(max(0.0, float(row[col["conf"]])), 2),
+                x0=left,
+                y0=top,
+                x1=left + width,
+                y1=top + height,
+                block=int(row[col["block_num"]]),
+                par=int(row[col["par_num"]]),
+                line=int(row[col["line_num"]]),
+            )
+        )
+    return words
+
+
+_REAL_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def _real_words(words: list[Word]) -> list[Word]:
+    # Stray punctuation and specks get confidences that say nothing about the text.
+    return [w for w in words if _REAL_WORD.search(w.text)]
+
+
+def mean_confidence(words: list[Word]) -> float:
+    real = _real_words(words)
+    if not real:
+        return 0.0
+    return round(sum(w.conf for w in real) / len(real), 2)
+
+
+def needs_transcription(words: list[Word]) -> bool:
+    """True when a person should read the page image rather than trust the text."""
+    real = _real_words(words)
+    if len(real) < 3:
+        return True
+    mean = sum(w.conf for w in real) / len(real)
+    doubtful = sum(1 for w in real if w.conf < DOUBTFUL_WORD_CONF) / len(real)
+    return mean < TRUST_MIN_CONFIDENCE or doubtful > TRUST_MAX_DOUBTFUL_SHARE
+
+
+_SPANISH = frozenset(
+    "de la que el en y a los se del las un por con no una su para es al lo como más pero sus "
+    "le ya o este sí porque esta entre cuando muy sin sobre también me hasta hay donde quien "
+    "desde todo nos durante todos uno les ni contra otros ese eso ante ellos e esto mí antes "
+    "algunos qué unos yo otro otras otra él tanto esa estos mucho quienes nada muchos cual "
+    "poco ella estar estas algunas algo nosotros mi mis tú te ti tu tus ellas nosotras "
+    "usted estoy estás está estamos están gracias querido querida hola saludos carta "
+    "familia espero bien tengo tiene hermano hermana mamá".split()
+)
+_ENGLISH = frozenset(
+    "the of and to in is you that it he was for on are as with his they i at be this have "
+    "from or one had by but not what all were we when your can said there use an each which "
+    "she do how their if will up other about out many then them these so some her would my "
+    "me am hope dear thank thanks letter friend very much been day write writing here just "
+    "know time think".split()
+)
+_WORD_SPLIT = re.compile(r"[^\wáéíóúüñ]+", re.UNICODE)
+
+
+def guess_language(text: str, languages: str = "eng+spa") -> str:
+    """ "eng" or "spa", from stopwords and Spanish letters; cheap and good enough for routing."""
+    offered = [code for code in languages.split("+") if code in ("eng", "spa")]
+    if len(offered) == 1:
+        return offered[0]
+    tokens = [t for t in _WORD_SPLIT.split(text.lower()) if t]
+    if not tokens:
+        return "eng"
+    spa = sum(1 for t in tokens if t in _SPANISH)
+    eng = sum(1 for t in tokens if t in _ENGLISH)
+    spa += 0.5 * sum(1 for ch in text if ch in "ñÑ¿¡áéíóúÁÉÍÓÚ")
+    return "spa" if spa > eng else "eng"
+
+
+_ROTATE = re.compile(rb"Rotate:\s*(\d+)")
+_ORIENT_CONF = re.compile(rb"Orientation confidence:\s*([\d.]+)")
+# Below this OSD confidence we keep the page as it is: a wrong turn costs the whole page.
+OSD_MIN_CONFIDENCE = 2.0
+
+
+def detect_orientation(img: np.ndarray, *, timeout: int = 60) -> int:
+    """Degrees (0/90/180/270) to rotate the page CLOCKWISE to make it upright.
+
+    Tesseract's OSD; 0 when it sees too little text or is unsure.
+    """
+    try:
+        out = run_tesseract(img, ["-l", "osd", "--psm", "0", "--dpi", str(DPI)], timeout=timeout)
+    except OcrTimeout:
+        raise
+    except OcrFailed:
+        return 0  # "Too few characters": nothing to orient by
+    rotate = _ROTATE.search(out)
+    conf = _ORIENT_CONF.search(out)
+    if not rotate or not conf or float(conf.group(1)) < OSD_MIN_CONFIDENCE:
+        return 0
+    # OSD's "Rotate" is counter-clockwise; we report clockwise.
+    return (360 - int(rotate.group(1))) % 360

@@ -1,0 +1,1 @@
+"""Blobs and the database. Knows nothing of OCR or Prefect."""

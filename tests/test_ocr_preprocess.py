@@ -1,0 +1,77 @@
+"""Stories about preparing page images: straight, upright, cropped, and blank backs spotted."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from test_ocr_support import HANDWRITING, draw_page
+
+from ocr import preprocess
+from ocr.preprocess import PreprocessOptions, prepare
+
+
+def _scanner_noise(page: np.ndarray, *, sigma: float = 6.0, seed: int = 1) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sigma, page.shape)
+    return np.clip(page.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def _empty_back(seed: int = 1) -> np.ndarray:
+    """Off-white paper, faint noise, and the letter on the other side showing through mirrored."""
+    front = draw_page(size=48)
+    through = cv2.GaussianBlur(cv2.flip(front, 1), (9, 9), 3).astype(np.float32)
+    paper = 236 - (255 - through) * (22 / 255)  # bleed-through ~20 levels darker than paper
+    return _scanner_noise(paper.astype(np.uint8), seed=seed)
+
+
+@pytest.mark.parametrize("angle", [-4.0, -2.3, -0.6, 0.4, 1.7, 3.9])
+def test_deskew_leaves_less_than_a_third_of_a_degree(angle: float) -> None:
+    """GIVEN a page of text rotated by a known angle WHEN the skew is estimated
+    THEN the estimate is within 0.3° and prepare() straightens it to the same residual."""
+    page = preprocess.rotate_small_angle(draw_page(), angle)
+    assert abs(preprocess.estimate_skew(page) - angle) < 0.3
+    prepared = prepare(page, PreprocessOptions(orient=False))
+    assert abs(prepared.skew + angle) < 0.3
+    assert abs(preprocess.estimate_skew(prepared.image)) < 0.3
+
+
+def test_empty_duplex_backs_are_blank() -> None:
+    """GIVEN empty backs (off-white, noisy, letter showing through) WHEN checked THEN blank."""
+    assert all(preprocess.is_blank(_empty_back(seed)) for seed in range(3))
+    assert preprocess.is_blank(np.full((3300, 2550), 255, np.uint8))
+
+
+def test_a_few_handwritten_lines_are_not_blank() -> None:
+    """GIVEN an off-white page with only two short handwritten lines WHEN checked THEN not blank."""
+    page = _scanner_noise(draw_page(["Miss you all.", "Love, Dad"], font=HANDWRITING, paper=236))
+    assert not preprocess.is_blank(page)
+
+
+def test_prepare_marks_a_blank_page_and_does_no_more() -> None:
+    """GIVEN an empty back WHEN prepared THEN it is marked blank and nothing is turned."""
+    prepared = prepare(_empty_back())
+    assert prepared.blank and prepared.rotation == 0 and prepared.skew == 0.0
+
+
+def test_dark_scanner_background_is_cropped() -> None:
+    """GIVEN a page lying on a dark scanner bed with 150-px margins WHEN prepared
+    THEN the bed is cut away and the paper (with its text) is what remains."""
+    paper = draw_page()
+    bed = np.full((paper.shape[0] + 300, paper.shape[1] + 300), 40, np.uint8)
+    bed[150:-150, 150:-150] = paper
+    prepared = prepare(bed, PreprocessOptions(orient=False, deskew=False))
+    h, w = prepared.image.shape
+    assert abs(h - paper.shape[0]) <= 12 and abs(w - paper.shape[1]) <= 12
+    assert prepared.image[:5, :].min() > 200  # no dark band left at the top
+
+
+def test_uneven_light_becomes_white_paper() -> None:
+    """GIVEN a page with a shadow falling across it WHEN prepared THEN the paper is even white
+    and the text stays dark."""
+    page = draw_page().astype(np.float32)
+    shade = np.linspace(0.55, 1.0, page.shape[1], dtype=np.float32)[None, :]
+    shaded = (page * shade).astype(np.uint8)
+    prepared = prepare(shaded, PreprocessOptions(orient=False, deskew=False, crop=False))
+    paper = prepared.image[2000:3000, 100:2400]
+    assert paper.min() > 200
+    assert prepared.image[300:360, 250:1500].min() < 80
