@@ -387,9 +387,13 @@ def verify_page(page_id: int) -> bool:
         if page.verified:
             return True
         burned = decode_png(get_blob_store().get(page.redacted_key))
+        boxes = [tuple(r.box) for r in page.redactions if r.active]
         context = _pii_context(session, page.item)
+    from ocr.bands import band_image
+
+    # Only the bands around the boxes changed; the rest was already read and checked.
     result = verify(
-        burned,
+        band_image(burned, boxes),
         ocr=lambda img: ocr_image(img, languages=settings.ocr_languages,
                                   timeout=settings.ocr_page_timeout_seconds),
         **context,

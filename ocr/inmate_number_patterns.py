@@ -202,6 +202,8 @@ def find_numbers(text: str, system: str | None = None) -> list[tuple[str, str]]:
     for m in GENERIC_PATTERN.finditer(text):
         if overlaps(m.start(), m.end()) or not _generic_ok(m.group(), text, m.start()):
             continue
+        if system_of(m.group()) != "generic":
+            continue  # another system's shape, left out by `system`
         found.append((m.start(), m.end(), m.group(), "generic"))
     found.sort()
     return [(number, name) for _, _, number, name in found]

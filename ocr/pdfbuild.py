@@ -7,6 +7,7 @@ only the words we are given, and the document information is fixed ("Letterbridg
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,7 +70,16 @@ def searchable_pdf(pages: Sequence[tuple[np.ndarray, Sequence[Word]]], *, dpi: i
         _draw_words(pdf, words, font=font, scale=scale, page_height=height)
         pdf.showPage()
     pdf.save()
-    return out.getvalue()
+    return _neutral_header(out.getvalue())
+
+
+def _neutral_header(data: bytes) -> bytes:
+    # ReportLab signs the file in comments (header and trailer); overwrite them with comments of
+    # the same length, so that the byte offsets in the cross-reference table stay right.
+    return _SIGNATURE.sub(lambda m: NEUTRAL.encode().ljust(len(m.group(0))), data)
+
+
+_SIGNATURE = re.compile(rb"ReportLab [Gg]enerated PDF document[^\r\n]*")
 
 
 def _draw_words(

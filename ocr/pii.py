@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 
 from ocr.types import Box, Word
@@ -65,20 +64,38 @@ def fold_confusions(text: str) -> str:
     "3I2-555-O142" becomes "312-555-0142", while "Bill" or "ID" stay untouched.
     """
     chars = list(text)
-    for run in _DIGITISH_RUN.finditer(text):
-        if any(c.isdigit() for c in run.group()):
-            for i in range(run.start(), run.end()):
+    runs = [(m.start(), m.end()) for m in _DIGITISH_RUN.finditer(text)]
+    numeric = [any(c.isdigit() for c in text[s:e]) for s, e in runs]
+    # A group read entirely as letters ("SSS" in "555-SSS-0142") counts as a number when a
+    # dash or dot joins it to one that is.
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(runs)):
+            if numeric[k]:
+                continue
+            for n in (k - 1, k + 1):
+                if 0 <= n < len(runs) and numeric[n]:
+                    gap = text[min(runs[k][1], runs[n][1]) : max(runs[k][0], runs[n][0])]
+                    if len(gap) == 1 and gap in "-.":
+                        numeric[k] = changed = True
+                        break
+    for (start, end), is_number in zip(runs, numeric, strict=True):
+        if is_number:
+            for i in range(start, end):
                 chars[i] = _TO_DIGIT.get(chars[i], chars[i])
     return "".join(chars)
 
 
+def _canonical_char(c: str) -> str:
+    folded = _TO_DIGIT.get(c, c)
+    upper = folded.upper()
+    return upper if len(upper) == 1 else folded
+
+
 def _canonical_id(value: str) -> str:
     """Letters and digits only, upper case, every look-alike folded: for comparing identifiers."""
-    out = []
-    for c in value:
-        if c.isalnum():
-            out.append(_TO_DIGIT.get(c, c).upper())
-    return "".join(out)
+    return "".join(_canonical_char(c) for c in value if c.isalnum())
 
 
 # Watch terms are words: fold the other way (digits and look-alikes to one letter each).
@@ -146,12 +163,9 @@ _PHONE_PATTERNS = [
 def _find_phones(doc: _Doc) -> list[_Span]:
     spans: list[_Span] = []
     for match in PhoneNumberMatcher(doc.flat, "US", leniency=Leniency.POSSIBLE, max_tries=65535):
-        number = match.number
-        region = phonenumbers.region_code_for_number(number) or "foreign"
-        label = "US" if number.country_code == 1 else f"{region}"
-        spans.append(
-            _Span("phone", match.start, match.end, f"{label} phone number (phonenumbers)", 5)
-        )
+        us = match.number.country_code == 1
+        reason = "US phone number (phonenumbers)" if us else "phone number (phonenumbers)"
+        spans.append(_Span("phone", match.start, match.end, reason, 5))
     for pattern in _PHONE_PATTERNS:
         for m in pattern.finditer(doc.flat):
             spans.append(_Span("phone", m.start(), m.end(), "phone number pattern", 5))
@@ -192,15 +206,19 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
 # Emails ----------------------------------------------------------------------------------------
 
 _AT = r"(?:@|©|®|\(at\)|\[at\]|\{at\})"
-_DOT = r"(?:\.|,|\(dot\)|\[dot\])"
 _EMAIL = re.compile(
     rf"[A-Za-z0-9][A-Za-z0-9._%+\-]*[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]+"
-    rf"(?:[ \t]?{_DOT}[ \t]?[A-Za-z0-9\-]+)*[ \t]?{_DOT}[ \t]?[A-Za-z]{{2,6}}(?![A-Za-z])"
+    r"(?:[.,][A-Za-z0-9\-]+)*[.,][A-Za-z]{2,6}(?![A-Za-z])"
 )
 _EMAIL_SPELLED = re.compile(
     r"(?i)\b[a-z0-9][a-z0-9._%+\-]*\s+(?:at|\(at\)|\[at\])\s+[a-z0-9\-]+"
     r"(?:\s+(?:dot|\(dot\)|\[dot\])\s+[a-z0-9\-]+)*\s+(?:dot|\(dot\)|\[dot\])\s+"
     r"(?:com|org|net|edu|gov|us|info|biz|me|io|co)\b"
+)
+# The "@" is the character OCR most often drops; a well-known mail domain still gives it away.
+_EMAIL_NO_AT = re.compile(
+    r"(?i)\b[a-z0-9._%+\-]*(?:gmail|yahoo|hotmail|aol|outlook|icloud|comcast|sbcglobal|"
+    r"protonmail|verizon|ymail)[.,](?:com|net)\b"
 )
 
 
@@ -209,6 +227,8 @@ def _find_emails(doc: _Doc) -> list[_Span]:
              _EMAIL.finditer(doc.text)]  # fmt: skip
     spans += [_Span("email", m.start(), m.end(), "email address written out", 4) for m in
               _EMAIL_SPELLED.finditer(doc.text)]  # fmt: skip
+    spans += [_Span("email", m.start(), m.end(), "address at a mail provider", 4) for m in
+              _EMAIL_NO_AT.finditer(doc.text)]  # fmt: skip
     return spans
 
 
@@ -260,7 +280,8 @@ _ROUTE = re.compile(
     rf"{_UNIT}(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
 )
 _PO_BOX = re.compile(
-    rf"(?i:\bP\.?[ \t]?O\.?[ \t]*Box|\bPost\s+Office\s+Box|\bBox)[ \t]*#?[ \t]*(?={_D}*\d){_D}{{1,6}}{_NA}"
+    r"(?:(?i:\bP\.?[ \t]?O\.?[ \t]*Box|\bPost\s+Office\s+Box)|\bBox)"
+    rf"[ \t]*#?[ \t]*(?={_D}*\d){_D}{{1,6}}{_NA}"
     rf"(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
 )
 _CITY_ONLY = re.compile(rf"{_NB}{_CITY_LINE}")
@@ -304,7 +325,9 @@ def _find_cards(doc: _Doc) -> list[_Span]:
     for run in _GROUP_RUN.finditer(doc.flat):
         groups = [(m.start() + run.start(), m.end() + run.start()) for m in
                   re.finditer(r"\d+", run.group())]  # fmt: skip
-        labelled = bool(_CARD_LABEL.search(doc.flat, max(0, run.start() - 40), run.start()))
+        before = doc.flat[max(0, run.start() - 30) : run.start()]
+        # A label counts only when no other number stands between it and this one.
+        labelled = bool(_CARD_LABEL.search(re.split(r"\d", before)[-1]))
         taken_until = -1
         for i in range(len(groups)):
             if groups[i][0] < taken_until:
@@ -333,9 +356,10 @@ def _find_cards(doc: _Doc) -> list[_Span]:
 
 _BANK_LABEL = re.compile(
     r"(?i)\b(?:account|acct|acc't|a/c|routing|aba|rtn|checking|savings|iban)\b"
-    r"[^\d\n]{0,25}?(\d(?:[ \-]?\d){3,16})(?!\d)"
+    r"[^\d\n]{0,25}?(\d(?:[ \-]?\d){4,16})(?!\d)"
 )
-_NUMBER = re.compile(r"(?<!\d)\d(?:[ \-]?\d){3,16}(?!\d)")
+_LONG_RUN = re.compile(r"(?<!\d)\d{10,}(?!\d)")
+_NUMBER = re.compile(r"(?<!\d)\d(?:-?\d){3,16}(?!\d)")
 
 
 def _find_bank(doc: _Doc) -> list[_Span]:
@@ -349,25 +373,48 @@ def _find_bank(doc: _Doc) -> list[_Span]:
         spans.append(_Span("bank", m.start(1), m.end(1), "number labelled as a bank account", 17))
         if "rout" in m.group().lower() or "aba" in m.group().lower():
             routing.append((m.start(1), m.end(1)))
+    # Ten or more digits in a row that nothing else claimed: most likely an account number.
+    for m in _LONG_RUN.finditer(doc.folded):
+        spans.append(_Span("bank", m.start(), m.end(), "long number (possible account)", 2))
     # An account number usually sits right next to the routing number (as on a cheque).
     for r_start, r_end in routing:
-        after = _NUMBER.search(doc.folded, r_end)
-        if after and after.start() - r_end <= 25 and not re.search(r"\d", doc.folded[r_end:after.start()]):
-            spans.append(_Span("bank", after.start(), after.end(), "number next to a routing number", 7))
-        for before in _NUMBER.finditer(doc.folded, max(0, r_start - 45), r_start):
-            if r_start - before.end() <= 25 and not re.search(r"\d", doc.folded[before.end():r_start]):
-                spans.append(_Span("bank", before.start(), before.end(), "number next to a routing number", 7))
+        for m in _NUMBER.finditer(
+            doc.folded, max(0, r_start - 45), min(len(doc.folded), r_end + 45)
+        ):
+            gap = (
+                doc.folded[m.end() : r_start]
+                if m.end() <= r_start
+                else doc.folded[r_end : m.start()]
+            )
+            if (m.end() <= r_start or m.start() >= r_end) and len(gap) <= 25:
+                spans.append(
+                    _Span("bank", m.start(), m.end(), "number next to a routing number", 7)
+                )
     return spans
 
 
 # Inmate numbers --------------------------------------------------------------------------------
 
 _FEDERAL = re.compile(r"(?<![\d\-])\d{5}[ \t]?[\-–][ \t]?\d{3}(?![\d\-])")
+_DASH = r"[ \t]?[\-–][ \t]?"
 _LETTER_IDS = [
-    (re.compile(rf"{_NB}[A-Za-z]{{2}}{_D}{{4}}{_NA}"), 2, "state inmate number (CA pattern)"),
-    (re.compile(rf"{_NB}[A-Za-z]{_D}{{5}}{_NA}"), 3, "state inmate number (CA/IL pattern)"),
-    (re.compile(rf"{_NB}{_D}{{2}}[A-Za-z]{_D}{{4}}{_NA}"), 3, "state inmate number (NY DIN pattern)"),
+    # CA CDCR / PA DOC AB1234 (sometimes AB-1234)
+    (rf"[A-Za-z]{{2}}(?:{_DASH})?(?P<d>{_D}{{4}})", "state inmate number (AB1234)"),
+    # older CA, IL IDOC: A12345
+    (rf"[A-Za-z](?:{_DASH})?(?P<d>{_D}{{5}})", "state inmate number (A12345)"),
+    # NY DIN 12A3456, also 12-A-3456
+    (rf"(?P<e>{_D}{{2}})(?:{_DASH})?[A-Za-z](?:{_DASH})?(?P<d>{_D}{{4}})", "NY DIN"),
 ]
+_LETTER_IDS_RE = [(re.compile(_NB + body + _NA), reason) for body, reason in _LETTER_IDS]
+
+
+def _mostly_digits(m: re.Match[str]) -> bool:
+    """Digit positions may hold one look-alike, not more: "SS-0142" is not a DIN."""
+    positions = "".join(g for g in (m.groupdict().get("e"), m.group("d")) if g)
+    real = sum(c.isdigit() for c in positions)
+    return real >= 3 and len(positions) - real <= 1
+
+
 _TX = [
     re.compile(r"(?i)\bTDCJ\b[^\d\n]{0,40}?(\d{7,8})(?!\d)"),
     re.compile(r"#[ \t]?(\d{7,8})(?!\d)"),
@@ -378,14 +425,22 @@ _INMATE_LABEL = re.compile(
     r"[^\w\n]{0,3}(?:(?:number|num|no|id)\b[^\w\n]{0,3})?(?:is[ \t]+)?"
     r"([A-Za-z]{0,2}\d[\dA-Za-z\-]{3,10})(?![\w\-])"
 )
+# Texas numbers are often written bare: seven or eight digits standing alone are redacted as
+# one (a bare seven-digit phone number is caught too, under this name).
+_BARE_TX = re.compile(r"(?<![\d\-.,/])\d{7,8}(?![\d\-/]|[.,]\d)")
+# "his number is 1234567", "número 12A3456": a weak label, so a phone found there keeps its name.
+_NUMBER_LABEL = re.compile(
+    r"(?i)(?:\bnumber|\bn[úu]mero|\bno\.|#)[ \t:]*(?:(?:is|es)[ \t]+)?"
+    r"([A-Za-z]{0,2}\d[\dA-Za-z\-]{3,10})(?![\w\-])"
+)
 
 
 def _find_inmate_numbers(doc: _Doc, known: Sequence[str]) -> list[_Span]:
     spans = [_Span("inmate_number", m.start(), m.end(), "federal register number (#####-###)", 6)
              for m in _FEDERAL.finditer(doc.folded)]  # fmt: skip
-    for pattern, min_digits, reason in _LETTER_IDS:
+    for pattern, reason in _LETTER_IDS_RE:
         for m in pattern.finditer(doc.text):
-            if sum(c.isdigit() for c in m.group()) >= min_digits:
+            if _mostly_digits(m):
                 spans.append(_Span("inmate_number", m.start(), m.end(), reason, 6))
     for pattern in _TX:
         for m in pattern.finditer(doc.folded):
@@ -393,18 +448,25 @@ def _find_inmate_numbers(doc: _Doc, known: Sequence[str]) -> list[_Span]:
     for m in _INMATE_LABEL.finditer(doc.folded):
         if sum(c.isdigit() for c in m.group(1)) >= 4:
             spans.append(_Span("inmate_number", m.start(1), m.end(1), "labelled inmate number", 16))
+    for m in _BARE_TX.finditer(doc.folded):
+        spans.append(_Span("inmate_number", m.start(), m.end(), "7-8 digit number (TX format)", 6))
+    for m in _NUMBER_LABEL.finditer(doc.folded):
+        if sum(c.isdigit() for c in m.group(1)) >= 5:
+            spans.append(_Span("inmate_number", m.start(1), m.end(1), "number after 'number'", 4))
     spans += _find_known(doc, known, "inmate_number", "known inmate number", 16)
     return spans
 
 
-def _find_known(doc: _Doc, values: Sequence[str], kind: str, reason: str, priority: int) -> list[_Span]:
+def _find_known(
+    doc: _Doc, values: Sequence[str], kind: str, reason: str, priority: int
+) -> list[_Span]:
     """Occurrences of known identifiers, ignoring spacing, punctuation, case and look-alikes."""
     wanted = {_canonical_id(v) for v in values}
     wanted = {w for w in wanted if len(w) >= 4}
     if not wanted:
         return []
     positions = [i for i, c in enumerate(doc.text) if c.isalnum()]
-    compact = "".join(_canonical_id(doc.text[i]) or "?" for i in positions)
+    compact = "".join(_canonical_char(doc.text[i]) for i in positions)
     spans: list[_Span] = []
     for value in wanted:
         at = compact.find(value)
@@ -513,7 +575,7 @@ def find_in_text(
 
 
 def page_text_with_map(words: Sequence[Word]) -> tuple[str, list[int]]:
-    """The text `ocr.types.words_to_text` builds, and for each character its word index (-1: gap)."""
+    """The text `words_to_text` builds, and for each character its word index (-1: a gap)."""
     chars: list[str] = []
     owner: list[int] = []
     current_line: tuple[int, int, int] | None = None

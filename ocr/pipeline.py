@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ocr.preprocess import PreprocessOptions, Prepared, prepare
+from ocr.preprocess import Prepared, PreprocessOptions, prepare
 from ocr.tesseract import ocr_image
 from ocr.types import OcrPage
 

@@ -57,7 +57,7 @@ def format_code(code: str) -> str:
 
 _CH = r"[A-Za-z0-9]"
 _LABELLED = re.compile(
-    r"\b(?:REF(?:ERENCE)?|(?:REPLY\s*)?CODE)\b\s*(?:NO\.?|#)?\s*[:#.]?\s*"
+    r"\b(?:REF(?:ERENCE)?|(?:REPLY\s*)?CODE)\b\s*(?:(?:IS|WAS|NO\.?|#)\s*)?[:#.]?\s*"
     rf"({_CH}(?:[\s\-\u2010-\u2015]{{0,2}}{_CH}){{{DEFAULT_LENGTH - 1}}})(?![A-Za-z0-9])",
     re.I,
 )

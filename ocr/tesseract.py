@@ -201,5 +201,5 @@ def detect_orientation(img: np.ndarray, *, timeout: int = 60) -> int:
     conf = _ORIENT_CONF.search(out)
     if not rotate or not conf or float(conf.group(1)) < OSD_MIN_CONFIDENCE:
         return 0
-    # OSD's "Rotate" is counter-clockwise; we report clockwise.
-    return (360 - int(rotate.group(1))) % 360
+    # OSD's "Rotate" is already the clockwise turn that makes the page upright.
+    return int(rotate.group(1)) % 360

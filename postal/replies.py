@@ -48,7 +48,7 @@ PII_WORDS = {
 }
 # While check_reply renders a reply that has no code yet, a stand-in of the same width
 # keeps the page count honest (approve counts again with the real code).
-_CODE_STAND_IN = "XXXXXXXX"
+_CODE_STAND_IN = "XXXXXX"
 
 
 class ReplyRefused(Exception):
@@ -211,16 +211,14 @@ def _pii_problems(session: Session, reply: Reply, settings: Settings) -> list[Pr
     )
     text = reply.text
     # The program's own return address may be quoted ("write to us at PO Box 1000").
-    program_lines = [line.casefold() for line in settings.program_return_lines]
+    program_address = _compact(" ".join(settings.program_return_lines))
     kinds: list[str] = []
     for finding in find_in_text(
         text, sender_number=recipient_number, watch_terms=watch_terms,
         known_inmate_numbers=others,
     ):
-        value = text[finding.start:finding.end].strip().casefold()
-        if finding.kind == "inmate_number" and _same_number(value, recipient_number):
-            continue
-        if value and any(value in line for line in program_lines):
+        value = _compact(text[finding.start:finding.end])
+        if finding.kind == "address" and len(value) >= 4 and value in program_address:
             continue
         if finding.kind not in kinds:
             kinds.append(finding.kind)
@@ -237,11 +235,8 @@ def _pii_problems(session: Session, reply: Reply, settings: Settings) -> list[Pr
     )]
 
 
-def _same_number(a: str, b: str) -> bool:
-    def key(s: str) -> str:
-        return "".join(ch for ch in s.upper() if ch.isalnum())
-
-    return key(a) == key(b)
+def _compact(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _problems(session: Session, reply: Reply, *, pages: int | None = None) -> list[Problem]:

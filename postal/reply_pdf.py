@@ -34,6 +34,7 @@ from reportlab.platypus import (
 )
 
 from letterbridge.settings import Settings, get_settings
+from ocr.reply_codes import format_code
 from postal.facility_rules import recipient_block, recipient_id_line
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ def _story(reply: Reply, settings: Settings) -> list:
         colWidths=[PAGE_WIDTH - 2 * BODY_MARGIN - 1.9 * inch, 1.9 * inch],
     )
     head.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),  # else the table names Helvetica, not embedded
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("ALIGN", (1, 0), (1, 0), "RIGHT"),
         ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -205,7 +207,7 @@ def _story(reply: Reply, settings: Settings) -> list:
     story.append(Spacer(1, 0.25 * inch))
     if reply.code:
         story.append(Paragraph(
-            f"Pen-pal code: <b>{escape(reply.code)}</b> \u2014 please write this code on your "
+            f"Pen-pal code: <b>{escape(format_code(reply.code))}</b> \u2014 please write this code on your "
             "next letter so it reaches the right person.", styles["code"]))
         story.append(Spacer(1, 0.2 * inch))
     story.extend(Paragraph(block, styles["body"]) for block in _paragraphs(reply.text))
@@ -221,7 +223,7 @@ def _story(reply: Reply, settings: Settings) -> list:
 def _build(reply: Reply, settings: Settings) -> tuple[bytes, int]:
     register_fonts()
     furniture = _Furniture(id_line=printable_text(recipient_id_line(reply.inmate)),
-                           code=reply.code or "")
+                           code=format_code(reply.code) if reply.code else "")
     buffer = io.BytesIO()
     doc = BaseDocTemplate(
         buffer,

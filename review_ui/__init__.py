@@ -1,1 +1,1 @@
-"""The web app: mailroom review, pen pal inbox and replies, admin dashboard. `create_app()` builds it."""
+"""The web app: mailroom review, pen pal inbox and replies, admin dashboard (`app.create_app`)."""

@@ -37,6 +37,13 @@ def penpal_may_see(user: CurrentUser, item: MailItem) -> bool:
     )
 
 
+def page_index(n: str) -> int:
+    """A page number from a URL; anything that isn't one is a page that doesn't exist."""
+    if not n.isdigit() or len(n) > 5:
+        raise not_found()
+    return int(n)
+
+
 def page_of(db: Session, item: MailItem, index: int) -> Page:
     page = db.scalar(select(Page).where(Page.item_id == item.id, Page.index == index))
     if page is None:

@@ -53,7 +53,8 @@ def user_by_email(session: Session, email: str) -> User | None:
 
 
 def _volunteer_for(session: Session, email: str) -> Volunteer | None:
-    return session.scalar(select(Volunteer).where(func.lower(Volunteer.email) == normalise_email(email)))
+    wanted = normalise_email(email)
+    return session.scalar(select(Volunteer).where(func.lower(Volunteer.email) == wanted))
 
 
 def _check_role(role: str) -> str:
@@ -101,8 +102,13 @@ def add_user(
     user.invite_token = None
     link_volunteer(session, user, volunteer_email)
     session.flush()
-    audit(session, "user_added" if created else "user_updated", actor=actor,
-          user_id=user.id, role=role)
+    audit(
+        session,
+        "user_added" if created else "user_updated",
+        actor=actor,
+        user_id=user.id,
+        role=role,
+    )
     return user
 
 

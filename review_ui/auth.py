@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -34,7 +35,7 @@ HOME_FOR_ROLE = {Role.mailroom: "/mailroom", Role.penpal: "/inbox", Role.admin: 
 
 
 def load_secret_key(settings: Settings | None = None) -> str:
-    """`LETTERBRIDGE_SECRET_KEY`, else `$LETTERBRIDGE_HOME/secret_key`, made on first use (mode 600)."""
+    """`LETTERBRIDGE_SECRET_KEY`, else `$LETTERBRIDGE_HOME/secret_key`, made once with mode 600."""
     settings = settings or get_settings()
     if settings.secret_key:
         return settings.secret_key
@@ -140,7 +141,7 @@ def require(*roles: Role) -> Callable[..., CurrentUser]:
     """Dependency: the caller is logged in with one of `roles`; anyone else sees 404."""
     allowed = {r.value for r in roles}
 
-    def dependency(request: Request, db: Session = Depends(get_db)) -> CurrentUser:
+    def dependency(request: Request, db: Annotated[Session, Depends(get_db)]) -> CurrentUser:
         user = session_user(request, db)
         if user is None:
             raise NotLoggedIn()
@@ -253,3 +254,11 @@ def safe_next(target: str | None, default: str) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+# Annotated parameter types for the routes: `user: Staff`, `db: DB`.
+DB = Annotated[Session, Depends(get_db)]
+AnyUser = Annotated[CurrentUser, Depends(any_user)]
+Staff = Annotated[CurrentUser, Depends(staff)]
+Admin = Annotated[CurrentUser, Depends(admin_only)]
+Penpal = Annotated[CurrentUser, Depends(penpal_only)]

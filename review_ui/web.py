@@ -78,9 +78,7 @@ def _read_flash(request: Request) -> dict[str, Any] | None:
     return {"message": str(data.get("m", "")), "error": bool(data.get("e"))}
 
 
-def render(
-    request: Request, name: str, status_code: int = 200, **context: Any
-) -> Response:
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     flash = _read_flash(request)
     context.setdefault("error", None)
     context.update(

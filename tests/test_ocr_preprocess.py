@@ -61,7 +61,7 @@ def test_dark_scanner_background_is_cropped() -> None:
     bed[150:-150, 150:-150] = paper
     prepared = prepare(bed, PreprocessOptions(orient=False, deskew=False))
     h, w = prepared.image.shape
-    assert abs(h - paper.shape[0]) <= 12 and abs(w - paper.shape[1]) <= 12
+    assert abs(h - paper.shape[0]) <= 30 and abs(w - paper.shape[1]) <= 30
     assert prepared.image[:5, :].min() > 200  # no dark band left at the top
 
 

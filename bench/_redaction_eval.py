@@ -1,0 +1,249 @@
+"""Redact generated letters the way the mail-item flow does, and score the result against truth.
+
+Used by `bench.redaction_bench`. One page goes: read_page → find_pii → burn → redacted words →
+verify (re-OCR of the burned image) → searchable PDF → pdftotext. Each planted detail is then
+looked for in the three things a pen pal could read: the burned image (re-OCR'd), the redacted
+text and the PDF's text layer.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from letterbridge.samples import PlantedDetail, SampleLetter
+from ocr.pdfbuild import searchable_pdf
+from ocr.pii import Finding, find_pii, fold_confusions, page_text_with_map
+from ocr.pipeline import read_page
+from ocr.redact import MARKERS, burn, needs_human, redacted_words, verify_page
+from ocr.tesseract import ocr_image
+from ocr.types import OcrPage, Word, words_to_text
+
+NUMERIC = {"phone", "ssn", "card", "bank"}
+MARKER_TEXTS = set(MARKERS.values())
+
+
+@dataclass
+class DetailResult:
+    kind: str
+    page: int
+    located: bool  # the OCR of the page read something close enough to the value to find it
+    found: bool  # every OCR character of it lies in a finding
+    leaks: list[str] = field(default_factory=list)  # "image", "text", "pdf"
+
+
+@dataclass
+class PageResult:
+    index: int  # 1-based page number of the letter file (the envelope is page 1)
+    confidence: float
+    needs_human: bool
+    verified: bool
+    problems: list[str]
+    details: list[DetailResult]
+    ordinary_read: int  # ordinary ground-truth words OCR read
+    ordinary_kept: int  # ... and still present in the redacted text
+    ordinary_total: int
+    seconds: float
+
+
+@dataclass
+class LetterResult:
+    id: str
+    style: str
+    pages: list[PageResult]
+
+    @property
+    def auto_released(self) -> bool:
+        return all(p.verified and not p.needs_human for p in self.pages)
+
+    @property
+    def leaks(self) -> int:
+        return sum(1 for p in self.pages for d in p.details if d.leaks)
+
+
+# --- normalising for comparisons ----------------------------------------------------------
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", fold_confusions(text))
+
+
+def alnum(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def leak_keys(detail: PlantedDetail) -> list[tuple[str, str]]:
+    """What must not be readable anywhere: (mode, key) with mode "digits" or "alnum"."""
+    value = detail.value
+    if detail.kind in NUMERIC:
+        return [("digits", digits(value))]
+    if detail.kind == "inmate_number":
+        return [("alnum", alnum(value))]
+    if detail.kind == "email":
+        local = value.split("@")[0]
+        return [("alnum", alnum(local))] if len(alnum(local)) >= 4 else [("alnum", alnum(value))]
+    if detail.kind == "address":
+        lines = [part.strip() for part in re.split(r"\n", value)]
+        if len(lines) == 1:  # "12 Oak Street, Waco, TX 76701"
+            street, _, city = value.partition(", ")
+            lines = [street, city]
+        return [("alnum", alnum(line)) for line in lines if alnum(line)]
+    return [("alnum", alnum(value))]
+
+
+def leaked(text: str, detail: PlantedDetail) -> bool:
+    flat_digits, flat_alnum = digits(text), alnum(text)
+    for mode, key in leak_keys(detail):
+        if key and key in (flat_digits if mode == "digits" else flat_alnum):
+            return True
+    return False
+
+
+# --- locating a planted value among OCR words -----------------------------------------------
+
+
+def _canon(c: str) -> str:
+    return fold_confusions("0" + c)[1:].upper()  # a lone letter next to a digit folds like one
+
+
+def locate(words: Sequence[Word], value: str) -> list[int] | None:
+    """Word indices where OCR read `value` (tolerating a few misread characters), or None."""
+    text, owner = page_text_with_map(words)
+    positions = [i for i, c in enumerate(text) if c.isalnum()]
+    compact = "".join(_canon(text[i]) for i in positions)
+    key = "".join(_canon(c) for c in value if c.isalnum())
+    if not key or not compact:
+        return None
+    hit = fuzz.partial_ratio_alignment(key, compact, score_cutoff=80)
+    if hit is None:
+        return None
+    chars = Counter(owner[positions[p]] for p in range(hit.dest_start, hit.dest_end))
+    # A neighbour word the alignment only grazes (one character) is not part of the value.
+    return sorted(w for w, n in chars.items() if n > 1 or len(words[w].text) <= 2)
+
+
+# --- ordinary words ----------------------------------------------------------------------------
+
+
+def _tokens(text: str) -> Counter[str]:
+    return Counter(t for t in (alnum(w) for w in text.split()) if t)
+
+
+def ordinary_words(page_text: str, details: Sequence[PlantedDetail]) -> Counter[str]:
+    text = page_text
+    for detail in details:
+        for line in detail.value.split("\n"):
+            text = text.replace(line, " ")
+    return _tokens(text)
+
+
+# --- one page, one letter ----------------------------------------------------------------------
+
+
+def pdf_text(image: np.ndarray, words: Sequence[Word]) -> str:
+    pdf = searchable_pdf([(image, list(words))])
+    proc = subprocess.run(
+        ["pdftotext", "-q", "-", "-"], input=pdf, capture_output=True, timeout=60, check=True
+    )
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def redact_page(
+    img: np.ndarray,
+    *,
+    sender_number: str,
+    watch_terms: Sequence[str],
+    known_inmate_numbers: Sequence[str] = (),
+) -> tuple[OcrPage, list[Finding], np.ndarray, list[Word], OcrPage, list[str]]:
+    """What the flow does for one letter page; returns everything a check needs."""
+    prepared, page = read_page(img)
+    findings = find_pii(
+        page.words,
+        sender_number=sender_number,
+        watch_terms=watch_terms,
+        known_inmate_numbers=known_inmate_numbers,
+    )
+    burned = burn(prepared.image, [box for f in findings for box in f.boxes])
+    words = redacted_words(page.words, findings)
+    reread: list[OcrPage] = []
+
+    def ocr(image: np.ndarray) -> OcrPage:
+        reread.append(ocr_image(image))
+        return reread[-1]
+
+    verification = verify_page(
+        burned,
+        ocr=ocr,
+        sender_number=sender_number,
+        watch_terms=watch_terms,
+        known_inmate_numbers=known_inmate_numbers,
+    )
+    problems = [] if verification.passed else verification.problems
+    return page, findings, burned, words, reread[0] if reread else OcrPage(), problems
+
+
+def evaluate_letter(
+    letter: SampleLetter,
+    *,
+    watch_terms: Sequence[str],
+    known_inmate_numbers: Sequence[str] = (),
+) -> LetterResult:
+    import time
+
+    pages: list[PageResult] = []
+    for i in range(1, len(letter.pages)):  # pages[0] is the envelope, never shown to a pen pal
+        started = time.perf_counter()
+        page_no = i + 1
+        page, findings, burned, words, reread, problems = redact_page(
+            letter.pages[i],
+            sender_number=letter.sender.inmate_number,
+            watch_terms=watch_terms,
+            known_inmate_numbers=known_inmate_numbers,
+        )
+        delivered_text = words_to_text(words)
+        # Markers ("[phone removed]") are not the letter's words; "phone" must not count as kept.
+        delivered_words = " ".join(w.text for w in words if w.text not in MARKER_TEXTS)
+        layer = pdf_text(burned, words)
+        covered = {w for f in findings for w in f.word_indices}
+        here = [d for d in letter.details if d.page == page_no]
+        results = []
+        for detail in here:
+            where = locate(page.words, detail.value)
+            leaks = [
+                name
+                for name, text in (("image", reread.text), ("text", delivered_text), ("pdf", layer))
+                if leaked(text, detail)
+            ]
+            results.append(
+                DetailResult(
+                    detail.kind,
+                    page_no,
+                    located=where is not None,
+                    found=where is not None and set(where) <= covered,
+                    leaks=leaks,
+                )
+            )
+        truth = ordinary_words(letter.page_texts[i], here)
+        read = truth & _tokens(page.text)
+        kept = read & _tokens(delivered_words)
+        pages.append(
+            PageResult(
+                index=page_no,
+                confidence=page.confidence,
+                needs_human=needs_human(page),
+                verified=not problems,
+                problems=problems,
+                details=results,
+                ordinary_read=sum(read.values()),
+                ordinary_kept=sum(kept.values()),
+                ordinary_total=sum(truth.values()),
+                seconds=time.perf_counter() - started,
+            )
+        )
+    return LetterResult(letter.id, letter.style, pages)

@@ -1,0 +1,70 @@
+"""Run every benchmark (small defaults, 2-core friendly) and merge the figures into bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ORDER = ["ocr", "ingest", "routing", "redaction", "ui", "ops"]
+MODULES = {
+    "ocr": "bench.ocr_bench",
+    "ingest": "bench.ingest_bench",
+    "routing": "bench.routing_bench",
+    "redaction": "bench.redaction_bench",
+    "ui": "bench.ui_bench",
+    "ops": "bench.ops_bench",
+}
+
+
+def merge() -> Path:
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Merged {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'} "
+        f"({platform.machine()}, {_cores()} cores, Python {platform.python_version()}). "
+        "Each section says when it was measured; `make bench` measures them all again.",
+        "",
+    ]
+    for name in ORDER:
+        path = HERE / "results" / f"{name}.md"
+        if path.exists():
+            parts += [path.read_text().strip(), ""]
+    target = HERE / "RESULTS.md"
+    target.write_text("\n".join(parts))
+    return target
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", choices=ORDER)
+    parser.add_argument("--merge-only", action="store_true")
+    args = parser.parse_args()
+    failures = 0
+    if not args.merge_only:
+        for name in args.only or ORDER:
+            module = MODULES[name]
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError:
+                print(f"skip {name}: {module} not present")  # noqa: T201
+                continue
+            print(f"== {name}")  # noqa: T201
+            failures += subprocess.call([sys.executable, "-m", module]) != 0
+    print(f"wrote {merge()}")  # noqa: T201
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

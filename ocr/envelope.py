@@ -1,0 +1,293 @@
+"""Envelopes: tell an envelope page from a letter page, and read the sender block on it.
+
+`looks_like_envelope` is cheap (no OCR) and relies on the page's shape; `read_sender` works
+on the words Tesseract found (`OcrPage`) and never touches the roster: it says what the
+envelope *says* (name, number as written, facility, address, a reply code) and how sure
+the reading is. Whose letter it is, is `postal.matching`'s decision.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocr.inmate_number_patterns import find_numbers, normalise
+from ocr.reply_codes import find_codes
+from ocr.types import OcrPage, Word
+
+# --- is it an envelope? ---------------------------------------------------------------
+
+# Long side / short side. A #10 envelope is 9.5 x 4.125 in (2.30), #9 2.29, 6 3/4 1.79,
+# monarch 1.94, DL 2.0. Paper is 1.29 (letter), 1.41 (A4), 1.65 (legal): nothing between
+# 1.72 and 3.2 is a sheet of paper.
+ENVELOPE_MIN_ASPECT = 1.72
+ENVELOPE_MAX_ASPECT = 3.2
+
+
+def _is_envelope_shape(width: int, height: int) -> bool:
+    if min(width, height) <= 0:
+        return False
+    aspect = max(width, height) / min(width, height)
+    return ENVELOPE_MIN_ASPECT <= aspect <= ENVELOPE_MAX_ASPECT
+
+
+def looks_like_envelope(img: np.ndarray) -> bool:
+    """True when a page image is an envelope, judged without OCR (a few ms).
+
+    What it relies on:
+    1. The page's shape. Sheet-fed scanners crop to what went through them: a #10 envelope
+       comes out ~2850x1238 at 300 DPI (aspect 2.3), and so does any envelope from 6 3/4 to
+       #14, upright or on its side. No paper size has an aspect between 1.72 and 3.2.
+    2. An envelope on a letter-size flatbed page, when the lid is dark (or open): the
+       bright paper on the dark background (`ocr.preprocess.find_paper`) has an envelope's
+       shape. On a white lid an envelope and a letter can't be told apart cheaply, so that
+       case counts as a letter (the mailroom can re-mark the page).
+    A 9x12 catalogue envelope is letter-shaped and counts as a letter too.
+    """
+    h, w = img.shape[:2]
+    if _is_envelope_shape(w, h):
+        return True
+    from ocr.preprocess import find_paper  # only pages that are not envelope-shaped need it
+
+    gray = img if img.ndim == 2 else img.mean(axis=2).astype(np.uint8)
+    box = find_paper(gray)
+    if box is None:
+        return False
+    x0, y0, x1, y1 = box
+    return _is_envelope_shape(x1 - x0, y1 - y0)
+
+
+# --- reading the sender block -----------------------------------------------------------
+
+
+@dataclass
+class SenderGuess:
+    """What the envelope's sender block says, as read. Never folded, never "corrected"."""
+
+    name: str
+    inmate_number: str
+    facility: str
+    address_lines: list[str]
+    confidence: float  # 0..1: how well the block was read (not whether it is on the roster)
+    code: str | None = None  # a reply code seen anywhere on the page ("Ref: K7M-3QX")
+    lines: list[str] = field(default_factory=list)  # the sender block as read
+    system: str = ""  # the prison system the number's format suggests ("federal", "ca", ...)
+
+
+@dataclass
+class _Segment:
+    words: list[Word]
+
+    @property
+    def x0(self) -> int:
+        return min(w.x0 for w in self.words)
+
+    @property
+    def y0(self) -> int:
+        return min(w.y0 for w in self.words)
+
+    @property
+    def x1(self) -> int:
+        return max(w.x1 for w in self.words)
+
+    @property
+    def y1(self) -> int:
+        return max(w.y1 for w in self.words)
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def conf(self) -> float:
+        return sum(w.conf for w in self.words) / len(self.words)
+
+
+_FACILITY_WORDS = re.compile(
+    r"\b(?:CORRECTIONAL|CORRECTIONS?|PRISON|PENITENTIARY|INSTITUTION|FACILITY|CENTER|CENTRE|"
+    r"UNIT|CAMP|JAIL|DETENTION|COMPLEX|FARM|REFORMATORY|FCI|USP|SCI|FMC|FDC|MDC|FPC|CI|CF|CC|"
+    r"SP|CMF|SATF|STATE\s+PRISON)\b",
+    re.I,
+)
+_STREET = re.compile(r"^\s*(?:P\.?\s*O\.?\s*BOX|BOX\s+\w|\d+[A-Z]?\s+\w)", re.I)
+_CITY_LINE = re.compile(r"[A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+[0-9OoIlSB]{5}(?:-[0-9]{4})?\s*$")
+# Words written around a name or number that are neither.
+_NAME_NOISE = re.compile(
+    r"(?:\b(?:INMATE|REG(?:ISTER)?|NO|NUMBER|ID|DOC|CDCR?|IDOC|TDCJ|DIN|BOP|FROM|MR|MRS|MS)\b\.?"
+    r"|[#:;|_~*=<>\[\]{}()\"])",
+    re.I,
+)
+_JUNK = re.compile(r"^[^A-Za-z0-9]*$")
+
+
+def _segments(words: list[Word]) -> list[_Segment]:
+    """Tesseract's lines, cut where a wide gap shows two things side by side (sender block
+    and stamp, say)."""
+    by_line: dict[tuple[int, int, int], list[Word]] = {}
+    for word in words:
+        if word.text.strip():
+            by_line.setdefault(word.line_key, []).append(word)
+    heights = [w.y1 - w.y0 for w in words if w.text.strip()]
+    gap_limit = 4 * (statistics.median(heights) if heights else 30)
+    segments: list[_Segment] = []
+    for line_words in by_line.values():
+        line_words.sort(key=lambda w: w.x0)
+        current = [line_words[0]]
+        for word in line_words[1:]:
+            if word.x0 - current[-1].x1 > gap_limit:
+                segments.append(_Segment(current))
+                current = []
+            current.append(word)
+        segments.append(_Segment(current))
+    return [s for s in segments if not _JUNK.match(s.text)]
+
+
+def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Segment]:
+    """The top-left block: start at the segment nearest the top-left corner, then take the
+    lines below it that start near the same left edge, until a wide vertical gap."""
+    if not segments:
+        return []
+    line_h = statistics.median(s.height for s in segments) or 30
+    # Ignore specks: a one- or two-character segment read with low confidence.
+    usable = [s for s in segments if len(s.text.strip()) > 2 or s.conf > 80]
+    left_half = [s for s in usable if s.x0 < 0.45 * width and s.y0 < 0.55 * height]
+    if not left_half:
+        return []
+    seed = min(left_half, key=lambda s: s.y0 / height + 0.6 * s.x0 / width)
+    block = [seed]
+    left = seed.x0
+    below = sorted((s for s in usable if s.y0 > seed.y0 + 0.5 * line_h), key=lambda s: s.y0)
+    for seg in below:
+        gap = seg.y0 - block[-1].y1
+        if gap > 2.2 * line_h:
+            break
+        if abs(seg.x0 - left) > max(4 * line_h, 0.06 * width) or seg.x0 > 0.45 * width:
+            continue
+        if seg.y0 < block[-1].y1 - 0.3 * line_h:
+            continue  # overlaps the line above (a second segment on the same line)
+        block.append(seg)
+        if len(block) >= 7:
+            break
+    return block
+
+
+def _clean_name(text: str, number: str) -> str:
+    if number:
+        text = text.replace(number, " ")
+    text = _NAME_NOISE.sub(" ", text)
+    text = re.sub(r"[^A-Za-z.,'\- ]", " ", text)
+    text = re.sub(r"\s+", " ", text).strip(" ,.-'")
+    return text
+
+
+def _is_address(text: str) -> bool:
+    return bool(_STREET.match(text) or _CITY_LINE.search(text))
+
+
+def read_sender(page: OcrPage) -> SenderGuess:
+    """Read the sender block (top-left of the envelope): name, number, facility, address.
+
+    Layout it expects, the one prison mail rules ask for (any line may be missing):
+        NAME [#NUMBER]
+        [NUMBER]
+        FACILITY
+        STREET or PO BOX
+        CITY, ST ZIP
+    A reply code anywhere on the page ("Ref: K7M-3QX") is reported too.
+    """
+    width = page.width or max((w.x1 for w in page.words), default=1)
+    height = page.height or max((w.y1 for w in page.words), default=1)
+    segments = _segments(page.words)
+    block = _sender_block(segments, width, height)
+    lines = [s.text for s in block]
+    codes = find_codes(page.text) or find_codes("\n".join(s.text for s in segments))
+    code = codes[0] if codes else None
+
+    # The number: the first one in the block; else anywhere in the top-left quarter.
+    number, system, number_line = "", "", -1
+    for i, line in enumerate(lines):
+        found = find_numbers(line)
+        found = [(n, s) for n, s in found if not (code and code in n.upper().replace("-", ""))]
+        if found:
+            raw, system = found[0]
+            number, number_line = raw, i
+            break
+    if not number:
+        corner = [s for s in segments if s.x0 < 0.5 * width and s.y0 < 0.5 * height]
+        for seg in sorted(corner, key=lambda s: s.y0):
+            found = find_numbers(seg.text)
+            if found:
+                number, system = found[0]
+                break
+    display_number = normalise(number, system or None) if number else ""
+
+    # The name: the first line with two or more words of letters, that is not a facility or
+    # an address line.
+    name, name_line = "", -1
+    for i, line in enumerate(lines):
+        if _FACILITY_WORDS.search(line) or _is_address(line):
+            continue
+        candidate = _clean_name(line, number if i == number_line else "")
+        if len([t for t in candidate.split() if sum(c.isalpha() for c in t) >= 2]) >= 2:
+            name, name_line = candidate, i
+            break
+
+    # What follows the name, less a line that only carries the number ("Reg. No. 12345-678").
+    number_only = number_line != name_line and number_line >= 0 and (
+        len(_clean_name(lines[number_line], number)) < 3
+    )
+    rest = [
+        (i, line.strip())
+        for i, line in enumerate(lines)
+        if i > name_line and not (number_only and i == number_line)
+    ]
+    # The facility: the first such line with a facility word; else the first that is not
+    # an address line. The address is what comes after it.
+    facility, facility_line = "", -1
+    for i, line in rest:
+        if _FACILITY_WORDS.search(line) and not _is_address(line):
+            facility, facility_line = line, i
+            break
+    if not facility:
+        for i, line in rest:
+            if not _is_address(line):
+                facility, facility_line = line, i
+                break
+    address_lines = [line for i, line in rest if i != facility_line and _is_address(line)]
+
+    confidence = _confidence(block, name_line, number_line, facility_line, name, display_number)
+    return SenderGuess(
+        name=name,
+        inmate_number=display_number,
+        facility=facility,
+        address_lines=address_lines,
+        confidence=confidence,
+        code=code,
+        lines=lines,
+        system=system,
+    )
+
+
+def _confidence(
+    block: list[_Segment],
+    name_line: int,
+    number_line: int,
+    facility_line: int,
+    name: str,
+    number: str,
+) -> float:
+    """OCR confidence of the lines that matter, scaled down for each missing part."""
+    if not block:
+        return 0.0
+    key_lines = [block[i] for i in {name_line, number_line} if i >= 0]
+    base = sum(s.conf for s in key_lines) / len(key_lines) / 100 if key_lines else 0.3
+    found = sum(1 for part in (name, number, facility_line >= 0) if part)
+    completeness = {3: 1.0, 2: 0.8, 1: 0.5, 0: 0.2}[found]
+    return round(max(0.0, min(1.0, base * completeness)), 3)

@@ -1,0 +1,192 @@
+"""Burn redactions into page pixels, build the redacted words/text, verify, and decide what waits.
+
+What a pen pal receives is made only from the outputs here: `burn` gives the image, and
+`redacted_words` gives the words for the text and for the PDF's text layer. A removed value
+never reaches either, so a black box over a live text layer cannot happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ocr.pii import Finding, TextFinding, find_pii, line_boxes
+from ocr.types import Box, OcrPage, Word, words_to_text
+
+MARKERS = {
+    "phone": "[phone removed]",
+    "ssn": "[SSN removed]",
+    "email": "[email removed]",
+    "address": "[address removed]",
+    "card": "[card number removed]",
+    "bank": "[bank number removed]",
+    "inmate_number": "[inmate number removed]",
+    "watch_term": "[removed]",
+    "manual": "[removed]",
+}
+
+
+def marker(kind: str) -> str:
+    """The text that stands where a value of this kind was; unknown kinds get the plain one."""
+    return MARKERS.get(kind, MARKERS["manual"])
+
+
+def burn(img: np.ndarray, boxes: Sequence[Box], *, pad: int = 8) -> np.ndarray:
+    """A new image with each box (grown by `pad` pixels, clipped to the image) painted black."""
+    out = img.copy()
+    height, width = out.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        left, top = max(0, int(x0) - pad), max(0, int(y0) - pad)
+        right, bottom = min(width, int(x1) + pad), min(height, int(y1) + pad)
+        if right > left and bottom > top:
+            out[top:bottom, left:right] = 0
+    return out
+
+
+def _overlaps(word: Word, box: Box) -> bool:
+    x0, y0, x1, y1 = box
+    return word.x0 < x1 and x0 < word.x1 and word.y0 < y1 and y0 < word.y1
+
+
+def _span_groups(words: Sequence[Word], findings: Sequence[Finding]) -> list[tuple[str, set[int]]]:
+    """Findings that share a word become one group (one marker), named by the first."""
+    groups: list[tuple[str, set[int]]] = []
+    for finding in findings:
+        indices = {i for i in finding.word_indices if 0 <= i < len(words)}
+        if not indices:
+            continue
+        touching = [g for g in groups if g[1] & indices]
+        for g in touching:
+            groups.remove(g)
+            indices |= g[1]
+        kind = touching[0][0] if touching else finding.kind
+        groups.append((kind, indices))
+    return groups
+
+
+def redacted_words(
+    words: Sequence[Word],
+    findings: Sequence[Finding],
+    manual_boxes: Sequence[Box] = (),
+) -> list[Word]:
+    """The words a pen pal may see: each span replaced by one marker word, manual boxes emptied.
+
+    The marker stands where the span starts, with the box of the span's first line segment.
+    Words under a manual box are removed; each run of them on one line becomes "[removed]".
+    """
+    owner: dict[int, int] = {}  # word index -> group number
+    groups = _span_groups(words, findings)
+    for number, (_, indices) in enumerate(groups):
+        for i in indices:
+            owner[i] = number
+    manual = {
+        i
+        for i, w in enumerate(words)
+        if i not in owner and any(_overlaps(w, b) for b in manual_boxes)
+    }
+
+    out: list[Word] = []
+    placed: set[int] = set()
+    previous_manual: int | None = None  # index into `out` of the marker for the current run
+    for i, word in enumerate(words):
+        if i in owner:
+            previous_manual = None
+            number = owner[i]
+            if number in placed:
+                continue
+            placed.add(number)
+            kind, indices = groups[number]
+            first_line = [j for j in sorted(indices) if words[j].line_key == word.line_key]
+            x0, y0, x1, y1 = line_boxes(words, first_line)[0]
+            out.append(replace(word, text=marker(kind), conf=100.0, x0=x0, y0=y0, x1=x1, y1=y1))
+        elif i in manual:
+            last = out[previous_manual] if previous_manual is not None else None
+            if last is not None and last.line_key == word.line_key:
+                out[previous_manual] = replace(
+                    last,
+                    x0=min(last.x0, word.x0),
+                    y0=min(last.y0, word.y0),
+                    x1=max(last.x1, word.x1),
+                    y1=max(last.y1, word.y1),
+                )
+            else:
+                out.append(replace(word, text=MARKERS["manual"], conf=100.0))
+                previous_manual = len(out) - 1
+        else:
+            previous_manual = None
+            out.append(replace(word))
+    return out
+
+
+def redacted_text(
+    words: Sequence[Word],
+    findings: Sequence[Finding],
+    manual_boxes: Sequence[Box] = (),
+) -> str:
+    return words_to_text(redacted_words(words, findings, manual_boxes))
+
+
+def redacted_text_from_string(text: str, findings: Sequence[TextFinding]) -> str:
+    """A person-corrected transcription with each span replaced by its marker."""
+    spans = sorted((f.start, f.end, f.kind) for f in findings if f.end > f.start)
+    merged: list[list] = []
+    for start, end, kind in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, kind])
+    out = text
+    for start, end, kind in reversed(merged):
+        out = out[:start] + marker(kind) + out[end:]
+    return out
+
+
+@dataclass
+class Verification:
+    passed: bool
+    problems: list[str] = field(default_factory=list)  # kinds and counts, never values
+
+
+def verify_page(
+    redacted_img: np.ndarray,
+    *,
+    ocr: Callable[[np.ndarray], OcrPage],
+    sender_number: str | None = None,
+    watch_terms: Sequence[str] = (),
+    known_inmate_numbers: Sequence[str] = (),
+) -> Verification:
+    """Read the burned page again and look for anything left. Any doubt means not passed."""
+    try:
+        page = ocr(redacted_img)
+    except Exception as exc:  # noqa: BLE001 - fail closed whatever went wrong
+        return Verification(
+            False, [f"the redacted page could not be read again ({type(exc).__name__})"]
+        )
+    findings = find_pii(
+        page.words,
+        sender_number=sender_number,
+        watch_terms=watch_terms,
+        known_inmate_numbers=known_inmate_numbers,
+    )
+    if not findings:
+        return Verification(True, [])
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    problems = [
+        f"{count} {kind} still readable after redaction" for kind, count in sorted(counts.items())
+    ]
+    return Verification(False, problems)
+
+
+def needs_human(page: OcrPage, *, low_confidence: float = 70.0) -> bool:
+    """Whether a person must look before the page goes out (reason `redaction_unverified`).
+
+    The finders only see what OCR read. Handwriting, a page OCR read with low confidence, or a
+    page where it read nothing at all may hide details they could not find.
+    """
+    if page.needs_transcription or not page.words:
+        return True
+    return page.confidence < low_confidence

@@ -1,0 +1,383 @@
+"""The read-only questions the pages ask the database: a few queries each, never one per row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from storage.models import (
+    AuditEvent,
+    Facility,
+    Inmate,
+    ItemStatus,
+    MailItem,
+    Match,
+    Page,
+    PageKind,
+    Reply,
+    ReplyStatus,
+    SourceFile,
+    User,
+    Volunteer,
+    utcnow,
+)
+
+QUEUE_STATUSES = (ItemStatus.needs_review.value, ItemStatus.unrouted.value)
+PENPAL_STATUSES = (ItemStatus.released.value, ItemStatus.read.value)
+LETTER_KINDS = (PageKind.letter.value, PageKind.blank.value)
+
+
+# --- mailroom ------------------------------------------------------------------------
+
+
+def review_queue(db: Session, limit: int = 200) -> list[MailItem]:
+    """Letters waiting for a person, oldest first."""
+    return list(
+        db.scalars(
+            select(MailItem)
+            .where(MailItem.status.in_(QUEUE_STATUSES))
+            .options(joinedload(MailItem.volunteer), joinedload(MailItem.inmate))
+            .order_by(MailItem.created_at, MailItem.id)
+            .limit(limit)
+        ).unique()
+    )
+
+
+def status_counts(db: Session) -> dict[str, int]:
+    rows = db.execute(select(MailItem.status, func.count()).group_by(MailItem.status))
+    return {status: count for status, count in rows}
+
+
+def page_counts(db: Session, item_ids: list[str], kinds: tuple[str, ...] | None = None) -> dict:
+    if not item_ids:
+        return {}
+    query = select(Page.item_id, func.count()).where(Page.item_id.in_(item_ids))
+    if kinds:
+        query = query.where(Page.kind.in_(kinds))
+    return dict(db.execute(query.group_by(Page.item_id)).all())
+
+
+def next_in_queue(db: Session, after: MailItem | None) -> str | None:
+    """The letter after `after` in queue order; wraps to the oldest one."""
+    base = select(MailItem.id).where(MailItem.status.in_(QUEUE_STATUSES))
+    if after is not None:
+        later = db.scalar(
+            base.where(
+                tuple_(MailItem.created_at, MailItem.id) > tuple_(after.created_at, after.id)
+            )
+            .order_by(MailItem.created_at, MailItem.id)
+            .limit(1)
+        )
+        if later:
+            return later
+        base = base.where(MailItem.id != after.id)
+    return db.scalar(base.order_by(MailItem.created_at, MailItem.id).limit(1))
+
+
+def staff_item(db: Session, item_id: str) -> MailItem | None:
+    return db.scalar(
+        select(MailItem)
+        .where(MailItem.id == item_id)
+        .options(
+            selectinload(MailItem.pages).selectinload(Page.redactions),
+            joinedload(MailItem.inmate).joinedload(Inmate.facility),
+            joinedload(MailItem.volunteer),
+            joinedload(MailItem.source),
+        )
+    )
+
+
+@dataclass
+class RosterHit:
+    inmate: Inmate
+    facility: str
+    volunteers: list[str] = field(default_factory=list)  # display names of active matches
+
+
+def search_roster(db: Session, q: str, limit: int = 20) -> list[RosterHit]:
+    """Inmates whose name or number contains `q` (number compared without punctuation)."""
+    q = q.strip()
+    if not q:
+        return []
+    folded = "".join(ch for ch in q.upper() if ch.isalnum())
+    conditions = [Inmate.name.ilike(f"%{q}%"), Inmate.inmate_number.ilike(f"%{q}%")]
+    if folded:
+        conditions.append(Inmate.number_key.ilike(f"%{folded}%"))
+    inmates = list(
+        db.scalars(
+            select(Inmate)
+            .where(or_(*conditions))
+            .options(joinedload(Inmate.facility))
+            .order_by(Inmate.name)
+            .limit(limit)
+        )
+    )
+    names: dict[int, list[str]] = {}
+    if inmates:
+        rows = db.execute(
+            select(Match.inmate_id, Volunteer.display_name)
+            .join(Volunteer, Volunteer.id == Match.volunteer_id)
+            .where(Match.inmate_id.in_([i.id for i in inmates]), Match.active.is_(True))
+        )
+        for inmate_id, name in rows:
+            names.setdefault(inmate_id, []).append(name)
+    return [
+        RosterHit(i, i.facility.name if i.facility else "", names.get(i.id, [])) for i in inmates
+    ]
+
+
+def submitted_replies(db: Session, limit: int = 200) -> list[Reply]:
+    return list(
+        db.scalars(
+            select(Reply)
+            .where(Reply.status == ReplyStatus.submitted)
+            .options(joinedload(Reply.volunteer), joinedload(Reply.inmate))
+            .order_by(Reply.submitted_at, Reply.created_at)
+            .limit(limit)
+        ).unique()
+    )
+
+
+# --- pen pal -------------------------------------------------------------------------
+
+
+def inbox(
+    db: Session, volunteer_id: int, status: str, limit: int, offset: int = 0
+) -> list[MailItem]:
+    return list(
+        db.scalars(
+            select(MailItem)
+            .where(MailItem.volunteer_id == volunteer_id, MailItem.status == status)
+            .options(joinedload(MailItem.inmate))
+            .order_by(MailItem.released_at.desc(), MailItem.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def count_items(db: Session, volunteer_id: int, status: str) -> int:
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(MailItem)
+            .where(MailItem.volunteer_id == volunteer_id, MailItem.status == status)
+        )
+        or 0
+    )
+
+
+def replies_by_item(db: Session, volunteer_id: int, item_ids: list[str]) -> dict[str, Reply]:
+    if not item_ids:
+        return {}
+    rows = db.scalars(
+        select(Reply)
+        .where(Reply.volunteer_id == volunteer_id, Reply.item_id.in_(item_ids))
+        .order_by(Reply.created_at)
+    )
+    return {r.item_id: r for r in rows if r.item_id}
+
+
+def my_matches(db: Session, volunteer_id: int) -> list[tuple[Match, datetime | None, int]]:
+    """This volunteer's pen pals, each with the date of the last letter and how many are new."""
+    matches = list(
+        db.scalars(
+            select(Match)
+            .where(Match.volunteer_id == volunteer_id)
+            .options(joinedload(Match.inmate))
+            .order_by(Match.active.desc(), Match.created_at)
+        )
+    )
+    stats = {
+        inmate_id: (last, new)
+        for inmate_id, last, new in db.execute(
+            select(
+                MailItem.inmate_id,
+                func.max(MailItem.released_at),
+                func.sum(case((MailItem.status == ItemStatus.released.value, 1), else_=0)),
+            )
+            .where(MailItem.volunteer_id == volunteer_id, MailItem.status.in_(PENPAL_STATUSES))
+            .group_by(MailItem.inmate_id)
+        )
+    }
+    return [(m, *stats.get(m.inmate_id, (None, 0))) for m in matches]
+
+
+@dataclass
+class ThreadEntry:
+    at: datetime
+    kind: str  # "letter" | "reply"
+    item: MailItem | None = None
+    reply: Reply | None = None
+    text: str = ""
+
+
+def correspondence(db: Session, volunteer_id: int, inmate_id: int) -> list[ThreadEntry]:
+    """Letters from this inmate and replies to them, in the order they happened."""
+    items = list(
+        db.scalars(
+            select(MailItem)
+            .where(
+                MailItem.volunteer_id == volunteer_id,
+                MailItem.inmate_id == inmate_id,
+                MailItem.status.in_(PENPAL_STATUSES),
+            )
+            .options(selectinload(MailItem.pages))
+        )
+    )
+    replies = list(
+        db.scalars(
+            select(Reply).where(Reply.volunteer_id == volunteer_id, Reply.inmate_id == inmate_id)
+        )
+    )
+    entries = [
+        ThreadEntry(
+            at=item.released_at or item.created_at,
+            kind="letter",
+            item=item,
+            text="\n\n".join(
+                p.redacted_text for p in item.pages if p.kind in LETTER_KINDS and p.redacted_text
+            ),
+        )
+        for item in items
+    ]
+    entries += [
+        ThreadEntry(
+            at=r.submitted_at or r.updated_at or r.created_at, kind="reply", reply=r, text=r.text
+        )
+        for r in replies
+    ]
+    return sorted(entries, key=lambda e: e.at)
+
+
+def has_match(db: Session, volunteer_id: int, inmate_id: int) -> bool:
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Match)
+            .where(Match.volunteer_id == volunteer_id, Match.inmate_id == inmate_id)
+        )
+        > 0
+    )
+
+
+# --- admin ---------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    by_status: dict[str, int]
+    letters_today: int
+    pages_today: int
+    waiting_longest: list[MailItem]
+    replies_waiting: int
+    failed_sources: list[SourceFile]
+
+
+def dashboard(db: Session) -> Dashboard:
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    letters_today = (
+        db.scalar(select(func.count()).select_from(MailItem).where(MailItem.created_at >= midnight))
+        or 0
+    )
+    pages_today = (
+        db.scalar(
+            select(func.count())
+            .select_from(Page)
+            .join(MailItem, MailItem.id == Page.item_id)
+            .where(MailItem.created_at >= midnight)
+        )
+        or 0
+    )
+    failed_sources = list(
+        db.scalars(
+            select(SourceFile)
+            .where(
+                SourceFile.status == "quarantined",
+                SourceFile.created_at >= midnight - timedelta(days=7),
+            )
+            .order_by(SourceFile.created_at.desc())
+            .limit(10)
+        )
+    )
+    return Dashboard(
+        by_status=status_counts(db),
+        letters_today=letters_today,
+        pages_today=pages_today,
+        waiting_longest=review_queue(db, limit=10),
+        replies_waiting=db.scalar(
+            select(func.count()).select_from(Reply).where(Reply.status == ReplyStatus.submitted)
+        )
+        or 0,
+        failed_sources=failed_sources,
+    )
+
+
+def roster(db: Session, q: str, limit: int, offset: int) -> tuple[list[Inmate], dict, int]:
+    query = select(Inmate)
+    if q.strip():
+        like = f"%{q.strip()}%"
+        query = query.outerjoin(Facility, Facility.id == Inmate.facility_id).where(
+            or_(
+                Inmate.name.ilike(like),
+                Inmate.inmate_number.ilike(like),
+                Facility.name.ilike(like),
+            )
+        )
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    inmates = list(
+        db.scalars(
+            query.options(joinedload(Inmate.facility))
+            .order_by(Inmate.name)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    matches: dict[int, list[Match]] = {}
+    if inmates:
+        for match in db.scalars(
+            select(Match)
+            .where(Match.inmate_id.in_([i.id for i in inmates]))
+            .options(joinedload(Match.volunteer))
+        ):
+            matches.setdefault(match.inmate_id, []).append(match)
+    return inmates, matches, total
+
+
+def users(db: Session) -> list[User]:
+    return list(
+        db.scalars(select(User).options(joinedload(User.volunteer)).order_by(User.role, User.email))
+    )
+
+
+def audit_log(
+    db: Session, *, q: str = "", action: str = "", item_id: str = "", limit: int, offset: int
+) -> tuple[list[AuditEvent], bool]:
+    query = select(AuditEvent)
+    conditions: list[Any] = []
+    if action:
+        conditions.append(AuditEvent.action == action)
+    if item_id:
+        conditions.append(or_(AuditEvent.item_id == item_id, AuditEvent.reply_id == item_id))
+    if q.strip():
+        like = f"%{q.strip()}%"
+        conditions.append(
+            or_(
+                AuditEvent.actor.ilike(like),
+                AuditEvent.action.ilike(like),
+                AuditEvent.item_id.ilike(like),
+                AuditEvent.reply_id.ilike(like),
+            )
+        )
+    if conditions:
+        query = query.where(and_(*conditions))
+    rows = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1).offset(offset)))
+    return rows[:limit], len(rows) > limit
+
+
+def audit_actions(db: Session) -> list[str]:
+    return list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))

@@ -1,0 +1,200 @@
+"""Logging in and out, accepting an invitation, and the front door that sends each role home."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from review_ui import accounts
+from review_ui.auth import (
+    DB,
+    HOME_FOR_ROLE,
+    PRELOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    AnyUser,
+    CsrfRejected,
+    client_address,
+    csrf_protect,
+    safe_next,
+    session_user,
+    signer,
+)
+from review_ui.web import render
+from storage.db import audit
+from storage.models import Role, utcnow
+
+router = APIRouter()
+
+
+def _same_origin(request: Request, origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.netloc == request.headers.get("host", "") or origin.rstrip("/") == (
+        request.app.state.settings.base_url.rstrip("/")
+    )
+
+
+def _login_csrf_ok(request: Request, token: str) -> bool:
+    """The login form carries a token bound to a pre-login cookie.
+
+    A client that sends no token at all (a script posting to the fixed /login interface)
+    is accepted only without a foreign Origin: browsers always send Origin on a
+    cross-site POST, so a forged login from another site is still refused.
+    """
+    if token:
+        return signer(request).csrf_ok(request.cookies.get(PRELOGIN_COOKIE), token)
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    return origin is None or _same_origin(request, origin)
+
+
+@router.get("/login")
+def login_form(
+    request: Request,
+    db: DB,
+    next: str = "",
+    invite: str = "",
+) -> Response:
+    user = session_user(request, db)
+    if user is not None and not invite:
+        return RedirectResponse(safe_next(next, user.home), status_code=303)
+    invited = accounts.user_for_invite(db, invite) if invite else None
+    if invite and invited is None:
+        return render(
+            request,
+            "login.html",
+            status_code=404,
+            next=next,
+            error="This invitation is not valid any more. Ask an admin for a new one.",
+        )
+    return render(
+        request,
+        "login.html",
+        next=next,
+        invite=invite,
+        invited_email=invited.email if invited else "",
+    )
+
+
+def _start_session(request: Request, user, next_url: str) -> Response:  # noqa: ANN001 - User
+    value, _sid = signer(request).issue(user)
+    home = HOME_FOR_ROLE[Role(user.role)]
+    response = RedirectResponse(safe_next(next_url, home), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        path="/",
+    )
+    response.delete_cookie(PRELOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DB,
+    email: str = Form(""),
+    password: str = Form(""),
+    password2: str = Form(""),
+    invite: str = Form(""),
+    next: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    if not _login_csrf_ok(request, csrf_token):
+        raise CsrfRejected()
+    if invite:
+        return _accept_invite(request, db, invite, password, password2, next)
+    address = client_address(request)
+    key = accounts.normalise_email(email)
+    limiter = request.app.state.login_limiter
+    if limiter.blocked(key, address):
+        return render(
+            request,
+            "login.html",
+            status_code=429,
+            next=next,
+            email=email,
+            error="Too many attempts. Wait a quarter of an hour and try again.",
+        )
+    user = accounts.user_by_email(db, key)
+    if not accounts.check_password(user, password):
+        limiter.failed(key, address)
+        # An unknown email is not written down: people type passwords into the wrong box.
+        audit(db, "login_failed", actor=user.email if user else "unknown")
+        db.commit()
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=next,
+            email=email,
+            error="That email and password don't match an active account.",
+        )
+    limiter.succeeded(key, address)
+    accounts.rehash_if_needed(user, password)
+    if user.role == Role.penpal and user.volunteer_id is None:
+        try:  # the roster may have been imported after the account was made
+            accounts.link_volunteer(db, user)
+        except accounts.AccountError:
+            pass
+    user.last_login_at = utcnow()
+    audit(db, "login", actor=user.email)
+    db.commit()
+    return _start_session(request, user, next)
+
+
+def _accept_invite(
+    request: Request,
+    db: Session,
+    invite: str,
+    password: str,
+    password2: str,
+    next_url: str,
+) -> Response:
+    invited = accounts.user_for_invite(db, invite)
+    if invited is None:
+        return render(
+            request,
+            "login.html",
+            status_code=404,
+            error="This invitation is not valid any more. Ask an admin for a new one.",
+        )
+    error = None
+    if password != password2:
+        error = "The two passwords differ."
+    else:
+        try:
+            user = accounts.accept_invite(db, invite, password)
+        except accounts.AccountError as exc:
+            error = f"Could not set the password: {exc}."
+    if error:
+        return render(
+            request,
+            "login.html",
+            status_code=400,
+            invite=invite,
+            invited_email=invited.email,
+            error=error,
+        )
+    user.last_login_at = utcnow()
+    audit(db, "login", actor=user.email)
+    db.commit()
+    return _start_session(request, user, next_url)
+
+
+@router.post("/logout", dependencies=[Depends(csrf_protect)])
+def logout(request: Request, user: AnyUser) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(user: AnyUser) -> Response:
+    return RedirectResponse(user.home, status_code=303)

@@ -1,0 +1,217 @@
+// Letterbridge: the little JavaScript the pages use. Every page also works without it,
+// except drawing redaction boxes with the mouse (there is a form for numbers instead).
+"use strict";
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const csrf = () => ($('meta[name="csrf-token"]') || {}).content || "";
+
+  // --- "Are you sure?" for forms and buttons that carry data-confirm -------------------
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    const button = event.submitter;
+    const text = (button && button.dataset.confirm) || form.dataset.confirm;
+    if (text && !window.confirm(text)) event.preventDefault();
+  });
+
+  // --- keyboard shortcuts: r release, h hold with a note, n next ------------------------
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const t = event.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    const key = event.key.toLowerCase();
+    if (key === "r" && $("#release-form")) {
+      const button = $("#release-form button");
+      if (button && !button.disabled) { event.preventDefault(); $("#release-form").requestSubmit(); }
+    } else if (key === "h" && $("#hold-note")) {
+      event.preventDefault(); $("#hold-note").focus();
+    } else if (key === "n") {
+      const next = $("#next-link") || $('[data-key="n"]');
+      if (next) { event.preventDefault(); window.location.href = next.href; }
+    }
+  });
+
+  // --- redaction boxes: draw to add, click to remove ------------------------------------
+  function setupSheet(sheet) {
+    const img = $("img", sheet);
+    const svg = $("svg", sheet);
+    const form = sheet.parentElement.querySelector("form.add-box");
+    const NS = "http://www.w3.org/2000/svg";
+    const size = () => {
+      const vb = svg.viewBox.baseVal;
+      return { w: vb.width, h: vb.height };
+    };
+    const fit = () => {
+      // The image itself is the truth about its size.
+      if (img.naturalWidth) svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+    };
+    if (img.complete) fit(); else img.addEventListener("load", fit);
+
+    $$("rect.redaction", svg).forEach((rect) => {
+      rect.addEventListener("pointerdown", (e) => e.stopPropagation());
+      rect.addEventListener("click", (e) => {
+        e.stopPropagation();
+        const remove = document.getElementById(rect.dataset.form);
+        if (remove) remove.requestSubmit();
+      });
+    });
+
+    let start = null;
+    let drawing = null;
+    const toImage = (e) => {
+      const box = svg.getBoundingClientRect();
+      const { w, h } = size();
+      const x = Math.min(Math.max(e.clientX - box.left, 0), box.width) * (w / box.width);
+      const y = Math.min(Math.max(e.clientY - box.top, 0), box.height) * (h / box.height);
+      return { x: Math.round(x), y: Math.round(y) };
+    };
+    svg.addEventListener("pointerdown", (e) => {
+      if (e.button !== 0 || !form) return;
+      e.preventDefault();
+      svg.setPointerCapture(e.pointerId);
+      start = toImage(e);
+      drawing = document.createElementNS(NS, "rect");
+      drawing.setAttribute("class", "drawing");
+      svg.appendChild(drawing);
+    });
+    svg.addEventListener("pointermove", (e) => {
+      if (!start) return;
+      const p = toImage(e);
+      drawing.setAttribute("x", Math.min(start.x, p.x));
+      drawing.setAttribute("y", Math.min(start.y, p.y));
+      drawing.setAttribute("width", Math.abs(p.x - start.x));
+      drawing.setAttribute("height", Math.abs(p.y - start.y));
+    });
+    svg.addEventListener("pointerup", (e) => {
+      if (!start) return;
+      const p = toImage(e);
+      const [x0, x1] = [Math.min(start.x, p.x), Math.max(start.x, p.x)];
+      const [y0, y1] = [Math.min(start.y, p.y), Math.max(start.y, p.y)];
+      start = null;
+      if (x1 - x0 < 4 || y1 - y0 < 4) { drawing.remove(); return; } // a click, not a box
+      form.elements.x0.value = x0; form.elements.y0.value = y0;
+      form.elements.x1.value = x1; form.elements.y1.value = y1;
+      form.submit();
+    });
+  }
+  $$('.sheet[data-editable="1"]').forEach(setupSheet);
+
+  // --- pen pal page zoom -------------------------------------------------------------
+  $$(".zoomable").forEach((box) => {
+    const tools = box.previousElementSibling;
+    let level = 1;
+    const set = (n) => {
+      level = Math.min(4, Math.max(1, n));
+      box.className = box.className.replace(/zoom-\d/, `zoom-${level}`);
+    };
+    $("img", box).addEventListener("click", () => set(level >= 3 ? 1 : level + 1));
+    if (tools) {
+      $(".zoom-in", tools).addEventListener("click", () => set(level + 1));
+      $(".zoom-out", tools).addEventListener("click", () => set(level - 1));
+    }
+  });
+
+  // --- upload: drag and drop, upload progress, then processing progress ---------------
+  function renderStatus(root, status) {
+    const body = $("tbody", root);
+    body.textContent = "";
+    status.files.forEach((f) => {
+      const tr = document.createElement("tr");
+      const cells = [f.name, f.page_count ? String(f.page_count) : "", f.status + (f.error ? ": " + f.error : "")];
+      cells.forEach((text) => { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+      const links = document.createElement("td");
+      f.items.forEach((item) => {
+        const a = document.createElement("a");
+        a.href = item.url; a.textContent = item.id;
+        const s = document.createElement("span");
+        s.className = "status status-" + item.status; s.textContent = item.status.replace("_", " ");
+        links.append(a, " ", s, document.createElement("br"));
+      });
+      tr.appendChild(links);
+      body.appendChild(tr);
+    });
+    const done = $("#upload-done", root);
+    if (done) done.hidden = !status.done;
+    const working = $("#upload-working", root);
+    if (working && status.done) working.hidden = true;
+  }
+  function poll(root, url) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then((status) => { renderStatus(root, status); if (!status.done) setTimeout(() => poll(root, url), 2000); })
+      .catch(() => setTimeout(() => poll(root, url), 5000));
+  }
+  const progressRoot = $("#upload-status[data-status-url]");
+  if (progressRoot) poll(progressRoot, progressRoot.dataset.statusUrl);
+
+  const uploadForm = $("#upload-form");
+  if (uploadForm) {
+    const zone = $("#dropzone");
+    const input = $("#files");
+    const chosen = $("#chosen");
+    const list = () => {
+      chosen.textContent = "";
+      Array.from(input.files).forEach((f) => {
+        const li = document.createElement("li");
+        li.textContent = `${f.name} (${Math.ceil(f.size / 1024)} KB)`;
+        chosen.appendChild(li);
+      });
+    };
+    input.addEventListener("change", list);
+    ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+    ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.remove("over"); }));
+    zone.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) { input.files = e.dataTransfer.files; list(); } });
+    uploadForm.addEventListener("submit", (e) => {
+      if (!input.files.length) return;
+      e.preventDefault();
+      const bar = $("#upload-progress");
+      bar.hidden = false;
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", uploadForm.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", (p) => { if (p.lengthComputable) bar.value = (100 * p.loaded) / p.total; });
+      xhr.addEventListener("load", () => {
+        let answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (err) { answer = { error: "the server did not answer" }; }
+        if (xhr.status !== 200) { window.alert("Upload refused: " + (answer.error || xhr.status)); bar.hidden = true; return; }
+        bar.value = 100;
+        const root = $("#upload-status");
+        root.hidden = false;
+        history.replaceState(null, "", answer.url);
+        poll(root, answer.status_url);
+      });
+      xhr.addEventListener("error", () => { window.alert("The upload failed; check the connection and try again."); bar.hidden = true; });
+      xhr.send(new FormData(uploadForm));
+    });
+  }
+
+  // --- reply editor: save the draft while the pen pal types ---------------------------
+  const replyForm = $("#reply-form[data-autosave]");
+  if (replyForm) {
+    const state = $("#save-state");
+    const text = replyForm.elements.text;
+    let timer = null;
+    let inflight = false;
+    let dirty = false;
+    const save = () => {
+      if (inflight) { dirty = true; return; }
+      inflight = true; dirty = false;
+      const body = new URLSearchParams();
+      ["csrf_token", "reply_id", "item_id", "inmate_id", "text"].forEach((k) => body.append(k, replyForm.elements[k].value));
+      state.textContent = "Saving…";
+      fetch(replyForm.dataset.autosave, { method: "POST", body, credentials: "same-origin",
+                                          headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
+        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+        .then((answer) => {
+          replyForm.elements.reply_id.value = answer.reply_id;
+          state.textContent = `Draft saved at ${answer.saved_at}.`;
+          state.dataset.saved = answer.reply_id;
+        })
+        .catch(() => { state.textContent = "Not saved: the connection failed. Your text is still here; try Save draft."; })
+        .finally(() => { inflight = false; if (dirty) save(); });
+    };
+    text.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { timer = null; save(); }, 800); });
+    text.addEventListener("blur", () => { if (timer) { clearTimeout(timer); timer = null; save(); } });
+  }
+})();

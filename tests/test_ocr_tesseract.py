@@ -1,0 +1,108 @@
+"""Stories about reading pages with the real Tesseract: turned pages, languages, failures."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_ocr_support import draw_page
+
+from ocr import errors, tesseract
+from ocr.pipeline import read_page
+from ocr.preprocess import rotate_right_angle, rotate_small_angle
+
+SPANISH_LINES = [
+    "Querida Lucía, gracias por tu carta del año pasado.",
+    "Aquí todo está bien y la comida es mejor que antes.",
+    "Espero que tu familia esté muy bien. Un abrazo.",
+]
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,").lower() for w in text.split()}
+
+
+def test_upside_down_and_crooked_page_reads_right() -> None:
+    """GIVEN a letter scanned upside down and 2° crooked WHEN read_page runs
+    THEN it was turned 180°, straightened, and the words read correctly in reading order."""
+    page = rotate_small_angle(rotate_right_angle(draw_page(), 180), 2.0)
+    prepared, result = read_page(page)
+    assert result.rotation == 180
+    assert abs(result.skew + 2.0) < 0.3
+    assert {"dear", "maria", "garden", "tomatoes", "sunflowers", "thomas"} <= _words(result.text)
+    assert result.text.index("Dear") < result.text.index("Thomas")
+    assert result.language == "eng" and not result.needs_transcription
+    # Boxes are in the prepared image's coordinates: the first word sits top left.
+    first = result.words[0]
+    assert first.text == "Dear" and first.y0 < prepared.image.shape[0] / 3
+
+
+def test_sideways_page_reads_right() -> None:
+    """GIVEN a page lying on its side (turned 90° clockwise) WHEN read THEN it is turned back."""
+    page = rotate_right_angle(draw_page(), 90)
+    _, result = read_page(page)
+    assert result.rotation == 270
+    assert {"garden", "tomatoes"} <= _words(result.text)
+
+
+def test_spanish_letter_is_recorded_as_spanish_with_accents() -> None:
+    """GIVEN a letter in Spanish WHEN read THEN language is spa and accents survive."""
+    _, result = read_page(draw_page(SPANISH_LINES))
+    assert result.language == "spa"
+    assert {"lucía", "año", "aquí", "está"} <= _words(result.text)
+    assert result.confidence > 85
+
+
+def test_blank_page_skips_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN an empty page WHEN read THEN it comes back blank without Tesseract being run."""
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", "/nonexistent/tesseract")
+    prepared, result = read_page(np.full((3300, 2550), 240, np.uint8))
+    assert prepared.blank and result.words == [] and not result.needs_transcription
+
+
+def test_scribble_needs_transcription() -> None:
+    """GIVEN a page of random scribbles WHEN read THEN a person is asked to transcribe it."""
+    rng = np.random.default_rng(3)
+    page = np.full((3300, 2550), 255, np.uint8)
+    import cv2
+
+    for row in range(8):
+        pts = np.cumsum(rng.integers(-12, 14, size=(120, 2)), axis=0) + [300, 400 + row * 300]
+        cv2.polylines(page, [pts.astype(np.int32)], False, 0, 5)
+    _, result = read_page(page)
+    assert result.needs_transcription
+
+
+def _fake_tesseract(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "tesseract"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_hanging_tesseract_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a Tesseract that hangs WHEN a page is read with a 1 s timeout THEN OcrTimeout."""
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", _fake_tesseract(tmp_path, "exec sleep 30"))
+    with pytest.raises(errors.OcrTimeout) as caught:
+        tesseract.ocr_image(draw_page(), timeout=1)
+    assert "1 s" in caught.value.reason
+
+
+def test_crashing_tesseract_fails_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a Tesseract that dies of a segfault WHEN a page is read THEN OcrFailed says so."""
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", _fake_tesseract(tmp_path, "kill -SEGV $$"))
+    with pytest.raises(errors.OcrFailed) as caught:
+        tesseract.ocr_image(draw_page())
+    assert "crashed" in caught.value.reason
+
+
+def test_tesseract_child_gets_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN any environment WHEN Tesseract is started THEN its OMP_THREAD_LIMIT is 1."""
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "8")
+    seen = tmp_path / "env.txt"
+    fake = _fake_tesseract(tmp_path, f'echo "$OMP_THREAD_LIMIT" > {seen}; cat > /dev/null')
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", fake)
+    tesseract.ocr_image(draw_page())
+    assert seen.read_text().strip() == "1"

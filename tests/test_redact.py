@@ -1,0 +1,132 @@
+"""Burning boxes, redacted words and text, verification and the hold policy (no OCR needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ocr.pii import find_in_text, find_pii
+from ocr.redact import (
+    MARKERS,
+    Verification,
+    burn,
+    needs_human,
+    redacted_text,
+    redacted_text_from_string,
+    redacted_words,
+    verify_page,
+)
+from ocr.types import OcrPage, Word
+
+
+def words_from(text: str) -> list[Word]:
+    """Words laid out like a typed page: one line per text line, 20 px a character."""
+    words: list[Word] = []
+    for y, raw in enumerate(text.split("\n")):
+        x = 0
+        for token in raw.split(" "):
+            box = (x * 20, y * 50, (x + len(token)) * 20, y * 50 + 30)
+            words.append(Word(token, 95.0, *box, block=1, par=1, line=y + 1))
+            x += len(token) + 1
+    return words
+
+
+def test_burn_paints_padded_black_boxes_clipped_to_the_image_on_a_copy():
+    """GIVEN a white page and a box near its edge WHEN burned with pad 8
+    THEN the padded box is black, clipped at the edge, the rest is white, the input unchanged."""
+    img = np.full((100, 200), 255, np.uint8)
+    out = burn(img, [(10, 20, 30, 40), (190, 90, 250, 130)], pad=8)
+    assert (img == 255).all()
+    assert (out[12:48, 2:38] == 0).all()
+    assert out[11, 20] == 255 and out[48, 20] == 255 and out[30, 1] == 255 and out[30, 38] == 255
+    assert (out[82:100, 182:200] == 0).all()
+    assert int((out == 0).sum()) == 36 * 36 + 18 * 18
+
+
+def test_burn_colour_image_all_channels():
+    img = np.full((50, 50, 3), 200, np.uint8)
+    out = burn(img, [(10, 10, 20, 20)], pad=0)
+    assert (out[10:20, 10:20] == 0).all() and out[9, 9].tolist() == [200, 200, 200]
+
+
+def test_redacted_words_one_marker_per_span_even_across_lines():
+    """GIVEN an address over two lines and a phone WHEN the words are redacted
+    THEN each span is one marker word where it started, with the box of its first line,
+    and no digit of either value is left."""
+    words = words_from("send to 4410 Oak Drive\nFresno, CA 93701 or call 312-555-0142 ok")
+    findings = find_pii(words)
+    assert [f.kind for f in findings] == ["address", "phone"]
+    out = redacted_words(words, findings)
+    texts = [w.text for w in out]
+    assert texts == ["send", "to", MARKERS["address"], "or", "call", MARKERS["phone"], "ok"]
+    marker = out[2]
+    assert marker.box == (words[2].x0, words[2].y0, words[4].x1, words[4].y1)
+    assert marker.line_key == words[2].line_key
+    assert not any(c.isdigit() for c in " ".join(texts))
+    assert redacted_text(words, findings) == (
+        f"send to {MARKERS['address']}\nor call {MARKERS['phone']} ok"
+    )
+
+
+def test_manual_boxes_remove_the_words_under_them():
+    """GIVEN a name a person boxed by hand WHEN redacted THEN the two words become one
+    "[removed]" and the words around stay."""
+    words = words_from("my cousin Tina Marsh says hi")
+    box = (words[2].x0 - 2, words[2].y0, words[3].x1 + 2, words[3].y1)
+    out = redacted_words(words, [], manual_boxes=[box])
+    assert [w.text for w in out] == ["my", "cousin", "[removed]", "says", "hi"]
+    assert out[2].x1 == words[3].x1
+
+
+def test_original_words_are_not_modified():
+    words = words_from("call 312-555-0142")
+    before = [w.text for w in words]
+    redacted_words(words, find_pii(words))
+    assert [w.text for w in words] == before
+
+
+def test_redacted_text_from_string():
+    text = "Call 312-555-0142 or mail tina@example.com."
+    out = redacted_text_from_string(text, find_in_text(text))
+    assert out == "Call [phone removed] or mail [email removed]."
+
+
+def test_verify_fails_closed_when_anything_is_still_readable():
+    """GIVEN an OCR callable that still reads a phone number on the burned page
+    WHEN verified THEN not passed, and the problem names the kind but not the number."""
+    leaked = OcrPage(words=words_from("call 312-555-0142"), confidence=95)
+    result = verify_page(np.zeros((10, 10), np.uint8), ocr=lambda img: leaked)
+    assert result == Verification(False, ["1 phone still readable after redaction"])
+    assert "0142" not in " ".join(result.problems)
+
+
+def test_verify_passes_a_clean_page_and_keeps_the_senders_number():
+    clean = OcrPage(words=words_from("Your friend Joe 12345-678"), confidence=95)
+    assert verify_page(
+        np.zeros((10, 10), np.uint8), ocr=lambda img: clean, sender_number="12345-678"
+    ).passed
+
+
+def test_verify_fails_when_the_page_cannot_be_read_again():
+    def broken(img):
+        raise RuntimeError("tesseract crashed")
+
+    result = verify_page(np.zeros((10, 10), np.uint8), ocr=broken)
+    assert not result.passed and "RuntimeError" in result.problems[0]
+
+
+def test_needs_human():
+    """Handwriting, low confidence or nothing read: a person must look."""
+    words = words_from("hello there friend")
+    assert not needs_human(OcrPage(words=words, confidence=91))
+    assert needs_human(OcrPage(words=words, confidence=60))
+    assert needs_human(OcrPage(words=words, confidence=91, needs_transcription=True))
+    assert needs_human(OcrPage(words=[], confidence=0))
+    assert not needs_human(OcrPage(words=words, confidence=60), low_confidence=50)
+
+
+def test_marker_words_are_not_findings_themselves():
+    """GIVEN already-redacted words WHEN searched again THEN markers are not found as details."""
+    words = words_from("call 312-555-0142 or 4111 1111 1111 1111")
+    out = redacted_words(words, find_pii(words))
+    assert find_pii(out) == []
+    assert isinstance(out[0], Word)
