@@ -27,7 +27,7 @@ RESULTS = Path(__file__).parent / "results" / "redaction.md"
 
 
 def run(
-    n_letters: int, seed: int, styles: list[str], *, log=print
+    n_letters: int, seed: int, styles: list[str], *, degrade: str = "scan", log=print
 ) -> dict[str, list[LetterResult]]:
     roster = make_roster(12, seed=seed)
     out: dict[str, list[LetterResult]] = {}
@@ -37,7 +37,12 @@ def run(
             sender = roster.inmates[i % len(roster.inmates)]
             language = "spa" if i % 4 == 3 else "eng"
             letter = make_letter(
-                sender, seed=seed * 1000 + i, style=style, language=language, others=roster.inmates
+                sender,
+                seed=seed * 1000 + i,
+                style=style,
+                language=language,
+                degrade=degrade,
+                others=roster.inmates,
             )
             result = evaluate_letter(letter, watch_terms=WATCH_TERMS)
             out[style].append(result)
@@ -54,14 +59,17 @@ def _pct(num: int, den: int) -> str:
     return f"{100.0 * num / den:.1f}% ({num}/{den})" if den else "–"
 
 
-def report(results: dict[str, list[LetterResult]], *, seconds: float, seed: int) -> str:
+def report(
+    results: dict[str, list[LetterResult]], *, seconds: float, seed: int, degrade: str
+) -> str:
     lines = [
         "## Redaction",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.redaction_bench "
-        f"--letters {max(len(v) for v in results.values())} --seed {seed}` in {seconds:.0f} s. "
+        f"--letters {max(len(v) for v in results.values())} --seed {seed} --degrade {degrade}` "
+        f"in {seconds:.0f} s. "
         "Generated letters (`letterbridge.samples.make_letter`, English and every fourth one "
-        "Spanish, degrade=scan) through `ocr.pipeline.read_page` (real Tesseract), "
+        "Spanish) through `ocr.pipeline.read_page` (real Tesseract), "
         "`ocr.pii.find_pii` (sender's own number given, no roster numbers: patterns only; "
         "the sample watch list), `ocr.redact.burn`, re-OCR verification and "
         "`ocr.pdfbuild.searchable_pdf`.",
@@ -132,11 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--letters", type=int, default=6, help="letters per style")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--styles", nargs="*", default=["typed", "handwriting"])
+    parser.add_argument("--degrade", default="scan", choices=["none", "scan", "hard"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = run(args.letters, args.seed, args.styles, log=lambda s: print(s, flush=True))  # noqa: T201
-    text = report(results, seconds=time.perf_counter() - started, seed=args.seed)
+    results = run(
+        args.letters,
+        args.seed,
+        args.styles,
+        degrade=args.degrade,
+        log=lambda s: print(s, flush=True),  # noqa: T201
+    )
+    text = report(
+        results, seconds=time.perf_counter() - started, seed=args.seed, degrade=args.degrade
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)  # noqa: T201

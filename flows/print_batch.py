@@ -1,4 +1,4 @@
-"""The daily print batch as a Prefect flow: one task builds it, a table artifact lists it (ids only)."""
+"""The daily print batch as a Prefect flow: one task builds it, a table artifact lists ids."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def build_batch(out_dir: str, actor: str) -> dict | None:
 
 @flow(name="print-batch", flow_run_name="print-batch")
 def print_batch_flow(out_dir: str, actor: str = "system") -> str | None:
-    """Print approved replies into `out_dir`; returns the batch id, or None if nothing was approved."""
+    """Print approved replies into `out_dir`; the batch id, or None when nothing was approved."""
     built = build_batch(out_dir, actor)
     if built is None:
         create_table_artifact(key="print-batch", table=[],

@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Wide enough for ids and emails even when the output is not a terminal.
+console = Console(width=150) if not sys.stdout.isatty() else Console()
 
 
 def letterbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

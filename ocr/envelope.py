@@ -118,12 +118,6 @@ _FACILITY_WORDS = re.compile(
 )
 _STREET = re.compile(r"^\s*(?:P\.?\s*O\.?\s*BOX|BOX\s+\w|\d+[A-Z]?\s+\w)", re.I)
 _CITY_LINE = re.compile(r"[A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+[0-9OoIlSB]{5}(?:-[0-9]{4})?\s*$")
-# Words written around a name or number that are neither.
-_NAME_NOISE = re.compile(
-    r"(?:\b(?:INMATE|REG(?:ISTER)?|NO|NUMBER|ID|DOC|CDCR?|IDOC|TDCJ|DIN|BOP|FROM|MR|MRS|MS)\b\.?"
-    r"|[#:;|_~*=<>\[\]{}()\"])",
-    re.I,
-)
 _JUNK = re.compile(r"^[^A-Za-z0-9]*$")
 
 
@@ -151,7 +145,11 @@ def _segments(words: list[Word]) -> list[_Segment]:
 
 def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Segment]:
     """The top-left block: start at the segment nearest the top-left corner, then take the
-    lines below it that start near the same left edge, until a wide vertical gap."""
+    lines below it that start near the same left edge, until a wide vertical gap.
+
+    Handwriting makes Tesseract's line boxes tall and overlapping, so lines are ordered and
+    spaced by their vertical centres, not their edges.
+    """
     if not segments:
         return []
     line_h = statistics.median(s.height for s in segments) or 30
@@ -161,30 +159,57 @@ def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Se
     if not left_half:
         return []
     seed = min(left_half, key=lambda s: s.y0 / height + 0.6 * s.x0 / width)
-    block = [seed]
     left = seed.x0
-    below = sorted((s for s in usable if s.y0 > seed.y0 + 0.5 * line_h), key=lambda s: s.y0)
-    for seg in below:
-        gap = seg.y0 - block[-1].y1
-        if gap > 2.2 * line_h:
+    tolerance = max(4 * line_h, 0.06 * width)
+    column = [
+        s for s in usable
+        if s is not seed and abs(s.x0 - left) <= tolerance and s.x0 < 0.45 * width
+        and _centre(s) > _centre(seed)
+    ]  # fmt: skip
+    block = [seed]
+    for seg in sorted(column, key=_centre):
+        if _centre(seg) - _centre(block[-1]) > 2.5 * line_h:
             break
-        if abs(seg.x0 - left) > max(4 * line_h, 0.06 * width) or seg.x0 > 0.45 * width:
+        if _centre(seg) - _centre(block[-1]) < 0.35 * line_h:
+            # Same line as the previous one (a fragment Tesseract split off): keep the
+            # better-read of the two.
+            if seg.conf > block[-1].conf and len(seg.text) >= len(block[-1].text) and len(block) > 1:
+                block[-1] = seg
             continue
-        if seg.y0 < block[-1].y1 - 0.3 * line_h:
-            continue  # overlaps the line above (a second segment on the same line)
         block.append(seg)
         if len(block) >= 7:
             break
     return block
 
 
+def _centre(seg: _Segment) -> float:
+    return (seg.y0 + seg.y1) / 2
+
+
+_LABEL_WORDS = {
+    "INMATE", "REG", "REGISTER", "NO", "NUMBER", "ID", "DOC", "CDCR", "CDC", "IDOC", "TDCJ",
+    "TDC", "DIN", "BOP", "DC", "FROM", "MR", "MRS", "MS",
+}  # fmt: skip
+
+
 def _clean_name(text: str, number: str) -> str:
+    """The name on a sender line: words of letters, without the number, labels or scraps."""
     if number:
         text = text.replace(number, " ")
-    text = _NAME_NOISE.sub(" ", text)
-    text = re.sub(r"[^A-Za-z.,'\- ]", " ", text)
-    text = re.sub(r"\s+", " ", text).strip(" ,.-'")
-    return text
+    kept: list[str] = []
+    for token in text.split():
+        if any(ch.isdigit() for ch in token) or "#" in token:
+            continue  # the number (or what OCR made of it)
+        word = re.sub(r"[^A-Za-z.'\-]", "", token).strip(".'-")
+        if not word or word.upper().rstrip(".") in _LABEL_WORDS:
+            continue
+        if sum(ch.isalpha() for ch in word) < 1:
+            continue
+        kept.append(word)
+    # Scraps at the end of a line ("yYy", "TT") are not part of a name.
+    while len(kept) > 2 and len(kept[-1]) <= 3 and not kept[-1].endswith("."):
+        kept.pop()
+    return " ".join(kept).strip(" ,.-'")
 
 
 def _is_address(text: str) -> bool:

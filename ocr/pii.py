@@ -206,19 +206,22 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
 # Emails ----------------------------------------------------------------------------------------
 
 _AT = r"(?:@|©|®|\(at\)|\[at\]|\{at\})"
+# Local parts and labels are bounded and must start where a run of such characters starts:
+# an unbounded `[...]*` before "@" is quadratic on a long run of letters and dots.
+_LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
 _EMAIL = re.compile(
-    rf"[A-Za-z0-9][A-Za-z0-9._%+\-]*[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]+"
-    r"(?:[.,][A-Za-z0-9\-]+)*[.,][A-Za-z]{2,6}(?![A-Za-z])"
+    rf"{_LOCAL}[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]{{1,63}}"
+    r"(?:[.,][A-Za-z0-9\-]{1,63}){0,6}[.,][A-Za-z]{2,6}(?![A-Za-z])"
 )
 _EMAIL_SPELLED = re.compile(
-    r"(?i)\b[a-z0-9][a-z0-9._%+\-]*\s+(?:at|\(at\)|\[at\])\s+[a-z0-9\-]+"
-    r"(?:\s+(?:dot|\(dot\)|\[dot\])\s+[a-z0-9\-]+)*\s+(?:dot|\(dot\)|\[dot\])\s+"
+    rf"(?i){_LOCAL}\s+(?:at|\(at\)|\[at\])\s+[a-z0-9\-]{{1,63}}"
+    r"(?:\s+(?:dot|\(dot\)|\[dot\])\s+[a-z0-9\-]{1,63}){0,4}\s+(?:dot|\(dot\)|\[dot\])\s+"
     r"(?:com|org|net|edu|gov|us|info|biz|me|io|co)\b"
 )
 # The "@" is the character OCR most often drops; a well-known mail domain still gives it away.
 _EMAIL_NO_AT = re.compile(
-    r"(?i)\b[a-z0-9._%+\-]*(?:gmail|yahoo|hotmail|aol|outlook|icloud|comcast|sbcglobal|"
-    r"protonmail|verizon|ymail)[.,](?:com|net)\b"
+    r"(?i)(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{0,64}?(?:gmail|yahoo|hotmail|aol|outlook|icloud|"
+    r"comcast|sbcglobal|protonmail|verizon|ymail)[.,](?:com|net)\b"
 )
 
 
@@ -321,9 +324,10 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _find_cards(doc: _Doc) -> list[_Span]:
+    """Runs of digit groups; the longest stretch of 13-19 digits passing Luhn is a card."""
     spans: list[_Span] = []
     for run in _GROUP_RUN.finditer(doc.flat):
-        groups = [(m.start() + run.start(), m.end() + run.start()) for m in
+        groups = [(run.start() + m.start(), run.start() + m.end(), m.group()) for m in
                   re.finditer(r"\d+", run.group())]  # fmt: skip
         before = doc.flat[max(0, run.start() - 30) : run.start()]
         # A label counts only when no other number stands between it and this one.
@@ -333,17 +337,15 @@ def _find_cards(doc: _Doc) -> list[_Span]:
             if groups[i][0] < taken_until:
                 continue
             best: tuple[int, str] | None = None
-            count = 0
+            number = ""
             for j in range(i, len(groups)):
-                count += groups[j][1] - groups[j][0]
-                if count > 19:
+                number += groups[j][2]
+                if len(number) > 19:
                     break
-                if count >= 13:
-                    digits = doc.flat[groups[i][0] : groups[j][1]]
-                    digits = re.sub(r"\D", "", digits)
-                    if _luhn_ok(digits):
+                if len(number) >= 13:
+                    if _luhn_ok(number):
                         best = (j, "payment card number (Luhn check)")
-                    elif labelled and best is None:
+                    elif labelled and i == 0 and best is None:
                         best = (j, "number labelled as a card")
             if best is not None:
                 j, reason = best

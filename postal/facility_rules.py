@@ -1,4 +1,4 @@
-"""Facility mail rules: where general mail goes, how the recipient block reads, what a facility refuses."""
+"""Facility mail rules: where general mail goes, how the recipient block reads, what is refused."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class MailAddress:
 
 
 def mail_address(facility: Facility) -> MailAddress:
-    """The facility's mailing address for letters: its mail_* fields when set, else its street address."""
+    """Where letters go: the facility's mail_* fields when set, else its street address."""
     if facility.mail_address_line:
         return MailAddress(
             facility.mail_address_line,
@@ -89,7 +89,7 @@ def recipient_block(inmate: Inmate) -> list[str]:
 
 
 def facility_problems(facility: Facility | None, *, pages: int) -> list[str]:
-    """Reasons this facility would refuse a letter of `pages` pages, in words an admin can act on."""
+    """Why this facility would refuse a letter of `pages` pages, in words an admin can act on."""
     if facility is None:
         return ["The recipient has no facility on the roster, so there is no address to mail to"]
     problems: list[str] = []
@@ -150,5 +150,6 @@ def set_rules(
             facility.page_limit = limit  # type: ignore[assignment]
             changed.append("page_limit")
     if changed:
-        audit(session, "facility_rules_changed", actor=actor, facility_id=facility.id, fields=changed)
+        audit(session, "facility_rules_changed", actor=actor, facility_id=facility.id,
+              fields=changed)
     return facility

@@ -1,4 +1,4 @@
-"""The daily print batch: approved replies → letters.pdf, envelopes.pdf/labels.pdf, manifest.csv, one order.
+"""The daily print batch: approved replies → letters, envelopes or labels, manifest; one order.
 
 Order: by facility, then recipient (so one facility's letters go into the tray together).
 `letters.pdf` adds a blank page after each odd-length letter, so every letter starts on a
@@ -191,7 +191,7 @@ def build_print_batch(session: Session, out_dir: Path, *, actor: str) -> PrintBa
 
 
 def batch_rows(session: Session, batch_id: str) -> list[dict[str, object]]:
-    """Reply id, facility and pages per letter in print order: safe for logs and Prefect (no names)."""
+    """Reply id, facility and pages per letter in print order: no names, fit for Prefect."""
     replies = session.scalars(
         select(Reply).where(Reply.batch_id == batch_id).order_by(Reply.print_order)
     ).all()

@@ -1,4 +1,4 @@
-"""Replies from draft to paper: save, submit, check, approve or return, and what the post brings back.
+"""Replies from draft to paper: save, submit, check, approve or return; mail that comes back.
 
 Every function works in the caller's session and leaves an audit event that names the reply,
 never its text. States: draft → submitted → approved | returned_to_writer → printed → mailed
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 40_000
 EDITABLE = (ReplyStatus.draft, ReplyStatus.returned_to_writer)
 RETURN_REASONS = ("transferred", "released", "refused", "unknown")
+NO_MATCH = "There is no active pen-pal match between this volunteer and the recipient"
 
 # How a finder's kind reads in a message to the writer.
 PII_WORDS = {
@@ -105,7 +106,7 @@ def save_draft(
     reply_id: str | None = None,
     actor: str,
 ) -> Reply:
-    """Create a draft (to the sender of `item_id`, or to `inmate_id`) or update the writer's own draft."""
+    """Create a draft (to the sender of `item_id`, or to `inmate_id`), or update one."""
     if len(text) > MAX_REPLY_CHARS:
         raise ReplyRefused(f"A reply can be at most {MAX_REPLY_CHARS} characters long")
     if reply_id is not None:
@@ -151,14 +152,16 @@ def save_draft(
 
 
 def submit(session: Session, reply_id: str, *, actor: str) -> Reply:
-    """Hand the reply to the mailroom. Problems found are stored for the approver, not enforced yet."""
+    """Hand the reply to the mailroom. Problems found are stored for the approver, not enforced."""
     reply = _reply(session, reply_id)
     if reply.status not in EDITABLE:
         raise ReplyRefused(f"A reply that is {reply.status} can't be submitted")
     if not reply.text.strip():
         raise ReplyRefused("The reply is empty")
-    problems = _problems(session, reply)
+    pages = _count_pages_for_check(reply, get_settings())
+    problems = _problems(session, reply, pages=pages)
     reply.check_problems = [p.message for p in problems]
+    reply.pages = pages  # so the approver sees the length before the PDF exists
     reply.status = ReplyStatus.submitted
     reply.submitted_at = utcnow()
     reply.note = ""
@@ -170,7 +173,7 @@ def submit(session: Session, reply_id: str, *, actor: str) -> Reply:
 def add_from_text(
     session: Session, *, item_id: str, author_email: str, text: str, actor: str
 ) -> Reply:
-    """A reply that came by email or on paper, keyed in by an admin: submitted, to the letter's sender."""
+    """A reply sent by email or on paper, keyed in by an admin: submitted, to the sender."""
     item = session.get(MailItem, item_id)
     if item is None:
         raise ReplyNotFound(f"No letter with id {item_id}")
@@ -254,9 +257,7 @@ def _problems(session: Session, reply: Reply, *, pages: int | None = None) -> li
             "check the roster before sending",
         ))
     if _active_match(session, reply) is None:
-        problems.append(Problem(
-            "no_match", "There is no active pen-pal match between this volunteer and the recipient"
-        ))
+        problems.append(Problem("no_match", NO_MATCH))
     if not reply.volunteer.active:
         problems.append(Problem("volunteer_inactive", "The volunteer is no longer active"))
 
@@ -268,17 +269,11 @@ def _problems(session: Session, reply: Reply, *, pages: int | None = None) -> li
 
 
 def _count_pages_for_check(reply: Reply, settings: Settings) -> int:
-    if reply.code:
-        return count_pages(reply, settings)
-    reply.code = _CODE_STAND_IN
-    try:
-        return count_pages(reply, settings)
-    finally:
-        reply.code = ""
+    return count_pages(reply, settings, code=reply.code or _CODE_STAND_IN)
 
 
 def check_reply(session: Session, reply: Reply) -> list[str]:
-    """Why this reply can't be mailed yet, in words (personal details name their kind, never the value)."""
+    """Why this reply can't be mailed yet, in words (personal details by kind, never the value)."""
     return [p.message for p in _problems(session, reply)]
 
 
@@ -303,7 +298,8 @@ def approve(session: Session, reply_id: str, *, actor: str) -> Reply:
     if problems:
         _refuse(session, reply, problems, actor)
     match = _active_match(session, reply)
-    assert match is not None  # _problems refused otherwise
+    if match is None:  # _problems refused it already; the match may have ended since
+        raise ReplyRefused(NO_MATCH)
     reply.code = ensure_code(session, match)
     reply.approved_at = utcnow()
     data, pages = render_with_pages(reply)
@@ -362,7 +358,7 @@ def approve_all(session: Session, *, actor: str) -> tuple[list[Reply], list[tupl
 
 
 def record_returned_mail(session: Session, reply_id: str, reason: str, *, actor: str) -> Reply:
-    """The post brought a reply back. Transferred/released mark the recipient so nothing more is sent.
+    """The post brought a reply back. Transferred/released mark the recipient: nothing more is sent.
 
     `refused` (the mailroom rejected it) and `unknown` only leave a flag note: the address
     may still be right, and an admin decides.

@@ -1,4 +1,5 @@
-"""Reply PDFs a prison mailroom accepts: US Letter, black only, embedded fonts, name and number on every page."""
+"""Reply PDFs a prison mailroom accepts: US Letter, black only, fonts embedded, name and number on
+every page, the program's return address and the volunteer's display name only."""
 
 from __future__ import annotations
 
@@ -179,11 +180,12 @@ def _styles() -> dict[str, ParagraphStyle]:
 def _lines(lines: list[str], style: ParagraphStyle, first: ParagraphStyle | None = None) -> list:
     out = []
     for index, line in enumerate(lines):
-        out.append(Paragraph(escape(printable_text(line)), first if first and index == 0 else style))
+        chosen = first if first and index == 0 else style
+        out.append(Paragraph(escape(printable_text(line)), chosen))
     return out
 
 
-def _story(reply: Reply, settings: Settings) -> list:
+def _story(reply: Reply, settings: Settings, code: str) -> list:
     styles = _styles()
     inmate = reply.inmate
     letter_date = (reply.approved_at or reply.submitted_at or reply.created_at)
@@ -205,10 +207,10 @@ def _story(reply: Reply, settings: Settings) -> list:
     story: list = [head, Spacer(1, 0.3 * inch)]
     story.extend(_lines(recipient_block(inmate), styles["small"]))
     story.append(Spacer(1, 0.25 * inch))
-    if reply.code:
+    if code:
         story.append(Paragraph(
-            f"Pen-pal code: <b>{escape(format_code(reply.code))}</b> \u2014 please write this code on your "
-            "next letter so it reaches the right person.", styles["code"]))
+            f"Pen-pal code: <b>{escape(format_code(code))}</b> \u2014 please write this "
+            "code on your next letter so it reaches the right person.", styles["code"]))
         story.append(Spacer(1, 0.2 * inch))
     story.extend(Paragraph(block, styles["body"]) for block in _paragraphs(reply.text))
     signature = printable_text(reply.volunteer.display_name)
@@ -220,10 +222,11 @@ def _story(reply: Reply, settings: Settings) -> list:
     return story
 
 
-def _build(reply: Reply, settings: Settings) -> tuple[bytes, int]:
+def _build(reply: Reply, settings: Settings, code: str | None = None) -> tuple[bytes, int]:
     register_fonts()
+    code = reply.code if code is None else code
     furniture = _Furniture(id_line=printable_text(recipient_id_line(reply.inmate)),
-                           code=format_code(reply.code) if reply.code else "")
+                           code=format_code(code) if code else "")
     buffer = io.BytesIO()
     doc = BaseDocTemplate(
         buffer,
@@ -248,7 +251,7 @@ def _build(reply: Reply, settings: Settings) -> tuple[bytes, int]:
                   PAGE_HEIGHT - 2 * BODY_MARGIN, id="body", leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="letter", frames=[frame])])
-    doc.build(_story(reply, settings), canvasmaker=_canvas_class(furniture))
+    doc.build(_story(reply, settings, code), canvasmaker=_canvas_class(furniture))
     return buffer.getvalue(), doc.page
 
 
@@ -258,12 +261,15 @@ def render_with_pages(reply: Reply, *, settings: Settings | None = None) -> tupl
 
 
 def render_reply_pdf(reply: Reply, *, settings: Settings | None = None) -> bytes:
-    """The letter as it will be printed. `reply.inmate`, its facility and `reply.volunteer` must be loaded."""
+    """The letter as printed; needs `reply.inmate` (with its facility) and `reply.volunteer`."""
     data, _pages = _build(reply, settings or get_settings())
     return data
 
 
-def count_pages(reply: Reply, settings: Settings | None = None) -> int:
-    """How many pages the printed reply will have (renders it; about 20 ms a page)."""
-    _data, pages = _build(reply, settings or get_settings())
+def count_pages(reply: Reply, settings: Settings | None = None, *, code: str | None = None) -> int:
+    """How many pages the printed reply will have (renders it; tens of ms a page).
+
+    `code` stands in for a reply code not handed out yet, so the count matches the final PDF.
+    """
+    _data, pages = _build(reply, settings or get_settings(), code)
     return pages

@@ -1,4 +1,4 @@
-"""Replies from draft to approval: personal-detail checks, facility rules, returns, returned mail."""
+"""Replies from draft to approval: personal-detail checks, facility rules, returned mail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reply PDFs as a prison mailroom sees them: read back with poppler's pdftotext, pdftoppm, pdffonts."""
+"""Reply PDFs as a prison mailroom sees them, read back with pdftotext, pdftoppm, pdffonts."""
 
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ def test_spanish_text_survives_with_embedded_fonts(tmp_path: Path, settings: Set
     """GIVEN a reply in Spanish with accents, ñ and inverted punctuation
     WHEN it is rendered
     THEN pdftotext reads every character back, AND pdffonts lists only embedded fonts."""
-    text = "¿Cómo estás, José? ¡Qué alegría! El niño comió piña. Árbol, él, índice, ópera, útil, pingüino."
+    text = ("¿Cómo estás, José? ¡Qué alegría! El niño comió piña. "
+            "Árbol, él, índice, ópera, útil, pingüino.")
     path = write_pdf(tmp_path, render_reply_pdf(make_reply(text), settings=settings))
 
     body = page_texts(path)[0]

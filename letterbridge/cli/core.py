@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
-out = Console()
+# Tables stay readable when the output goes to a file or a pipe.
+out = Console(width=150) if not sys.stdout.isatty() else Console()
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Replies and facility mail rules: key in, approve, print the daily batch, mark mailed, record returns.
+"""Replies and facility mail rules: key in, approve, print the batch, mark mailed, record returns.
 
 `replies print-batch` runs the Prefect flow `print-batch` when PREFECT_API_URL names a
 server (so the run, its logs and its table artifact show in the Prefect UI). Without a
@@ -27,6 +27,11 @@ class ReturnReason(StrEnum):
     released = "released"
     refused = "refused"
     unknown = "unknown"
+
+
+def say(text: str) -> None:
+    """One plain line on stdout: no markup (names may hold brackets), no wrapping (for grep)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -66,14 +71,13 @@ def add(
     except ReplyRefused as exc:
         console.print(f"[red]Not added:[/red] {exc.reason}")
         raise typer.Exit(1) from exc
-    out.print(f"Reply {reply_id} submitted")
+    say(f"Reply {reply_id} submitted")
     for problem in problems:
-        out.print(f"  needs attention: {problem}")
+        say(f"  needs attention: {problem}")
 
 
 def approve(
-    all_: Annotated[bool, typer.Option("--all", help="Approve every submitted reply that passes.")]
-    = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every submitted reply.")] = False,  # noqa: FBT002
     reply_ids: Annotated[list[str] | None, typer.Option("--id", help="A reply id (repeatable).")]
     = None,
 ) -> None:
@@ -97,17 +101,17 @@ def approve(
             except replies.ReplyRefused as exc:
                 refused.append((reply_id, exc.reason))
     for reply_id in approved:
-        out.print(f"approved {reply_id}")
+        say(f"approved {reply_id}")
     for reply_id, reason in refused:
-        out.print(f"refused {reply_id}: {reason}")
-    out.print(f"{len(approved)} approved, {len(refused)} refused")
+        say(f"refused {reply_id}: {reason}")
+    say(f"{len(approved)} approved, {len(refused)} refused")
 
 
 def print_batch(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for letters.pdf, envelopes.pdf "
                                                          "or labels.pdf, and manifest.csv.")],
 ) -> None:
-    """Print every approved reply: merged letters, envelopes or labels, and a manifest, in one order."""
+    """Print every approved reply: letters, envelopes or labels, and a manifest, in one order."""
     from postal.print_batch import batch_rows, build_print_batch
     from storage.db import session_scope
 
@@ -123,12 +127,12 @@ def print_batch(
             batch = build_print_batch(session, out_dir, actor=ACTOR)
             batch_id = batch.id if batch else None
     if batch_id is None:
-        out.print("nothing to print")
+        say("nothing to print")
         return
     with session_scope() as session:
         rows = batch_rows(session, batch_id)
     files = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
-    out.print(f"Print batch {batch_id}: {len(rows)} letters, "
+    say(f"Print batch {batch_id}: {len(rows)} letters, "
               f"{sum(int(r['pages']) for r in rows)} pages -> {out_dir} ({', '.join(files)})")
 
 
@@ -148,7 +152,7 @@ def mark_mailed(
     except BatchNotFound as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    out.print(f"Batch {batch_id} mailed ({count} letters)")
+    say(f"Batch {batch_id} mailed ({count} letters)")
 
 
 def returned(
@@ -166,7 +170,7 @@ def returned(
     except ReplyRefused as exc:
         console.print(f"[red]Not recorded:[/red] {exc.reason}")
         raise typer.Exit(1) from exc
-    out.print(f"Reply {reply_id} returned by post ({reason.value}); correspondent is {status}")
+    say(f"Reply {reply_id} returned by post ({reason.value}); correspondent is {status}")
 
 
 def list_replies(
@@ -179,7 +183,9 @@ def list_replies(
     from storage.models import Reply
 
     table = Table()
-    for column in ("reply", "status", "to", "facility", "from", "pages", "batch", "problems"):
+    for column in ("reply", "status", "to"):
+        table.add_column(column, no_wrap=True)  # ids stay whole for copy and paste
+    for column in ("facility", "from", "pages", "batch", "problems"):
         table.add_column(column)
     with session_scope() as session:
         query = select(Reply).order_by(Reply.created_at)

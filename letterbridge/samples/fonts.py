@@ -27,6 +27,8 @@ class FontSpec:
     package: str
     latin1: bool = True  # has the accented letters Spanish needs (á é í ó ú ñ ¿ ¡)
     size_scale: float = 1.0  # makes x-heights of different faces look alike at one nominal size
+    caps_only: bool = False  # draws every letter as a capital: the truth text is upper-cased
+    envelope_ok: bool = True  # Tesseract reads its digits well enough for a return address
 
 
 TYPED_FONTS = [
@@ -57,10 +59,13 @@ TYPED_FONTS = [
 HANDWRITING_FONTS = [
     FontSpec("comic-neue", ("opentype/comic-neue/ComicNeue-Regular.otf",), "fonts-comic-neue"),
     FontSpec("comic-neue-light", ("opentype/comic-neue/ComicNeue-Light.otf",), "fonts-comic-neue"),
-    FontSpec("dkg", ("truetype/fifthhorseman/dkg.ttf",), "fonts-dkg-handwriting", size_scale=1.1),
-    # Humor Sans has ASCII only: never used for Spanish.
+    FontSpec("comic-neue-italic", ("opentype/comic-neue/ComicNeue-Italic.otf",), "fonts-comic-neue"),
+    # A real cursive-ish hand: hard for Tesseract, used on letter pages, never on envelopes.
+    FontSpec("dkg", ("truetype/fifthhorseman/dkg.ttf",), "fonts-dkg-handwriting", size_scale=1.1,
+             envelope_ok=False),
+    # Humor Sans has ASCII capitals only: never used for Spanish; its digits OCR badly.
     FontSpec("humor-sans", ("truetype/humor-sans/Humor-Sans.ttf",), "fonts-humor-sans",
-             latin1=False, size_scale=0.95),
+             latin1=False, size_scale=0.95, caps_only=True, envelope_ok=False),
 ]
 
 BOLD_SANS = FontSpec(

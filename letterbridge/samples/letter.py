@@ -221,7 +221,7 @@ def _compose_letter(sender: Person, rng: random.Random, hand: Hand, language: st
             rng.shuffle(deck)
             deck_i = 0
         deck_i += 1
-        return words(deck[deck_i - 1])
+        return words(text.fill_slots(deck[deck_i - 1], rng, language))
 
     cap = hand.rows_per_page
     fill = rng.uniform(0.35, 0.8)
@@ -274,18 +274,22 @@ def _render_envelope(sender: Person, rng: random.Random, hand: Hand, program_lin
                      code: str | None) -> tuple[np.ndarray, str, list[Placed], dict]:
     img = Image.new("L", (ENV_W, ENV_H), 255)
     draw = ImageDraw.Draw(img)
+    font_key = hand.font_key
+    if hand.handwriting and not fonts.ALL_FONTS[font_key].envelope_ok:
+        # People print a return address carefully; the hardest hands stay on the letter pages.
+        font_key = rng.choice([f.key for f in fonts.available(fonts.HANDWRITING_FONTS) if f.envelope_ok])
     if hand.handwriting:
-        size = rng.randrange(50, 58)
+        size = rng.randrange(52, 60)
         pitch = int(size * rng.uniform(1.3, 1.45))
     else:
         size = rng.randrange(42, 48)
         pitch = int(size * rng.uniform(1.2, 1.35))
-    font = fonts.font(hand.font_key, size)
-    env_hand = Hand(hand.font_key, size, pitch, hand.ink, hand.handwriting,
-                    jitter=hand.jitter, word_jitter=hand.word_jitter, slope=hand.slope)
+    font = fonts.font(font_key, size)
+    env_hand = Hand(font_key, size, pitch, hand.ink, hand.handwriting, jitter=hand.jitter * 0.6,
+                    word_jitter=hand.word_jitter * 0.6, slope=hand.slope * 0.5)
 
     name = sender.name
-    if not hand.handwriting and rng.random() < 0.25:
+    if rng.random() < 0.25:
         name = name.upper()
     name_toks = [Tok(w, "sender_name") for w in name.split()]
     num = decorated_number(sender, rng)
@@ -302,7 +306,7 @@ def _render_envelope(sender: Person, rng: random.Random, hand: Hand, program_lin
     stamp_box = draw_stamp(draw, rng, x1=ENV_W - rng.randrange(80, 130), y0=rng.randrange(60, 110))
 
     rsize = size + rng.randrange(2, 8)
-    rfont = fonts.font(hand.font_key, rsize)
+    rfont = fonts.font(font_key, rsize)
     rpitch = int(rsize * 1.35)
     recipient_rows = [Row(words(line)) for line in program_lines]
     rplaced, _ = draw_rows(draw, recipient_rows, env_hand, rng, left=rng.randrange(1000, 1250),
@@ -310,7 +314,7 @@ def _render_envelope(sender: Person, rng: random.Random, hand: Hand, program_lin
                            font=rfont, pitch=rpitch)
     texts = [rows_text(sender_rows), rows_text(recipient_rows)]
     info: dict = {"sender_box": list(sender_box), "recipient_box": list(union([p.box for p in rplaced])),
-                  "stamp_box": list(stamp_box), "printed_number": num, "printed_name": name,
+                  "stamp_box": list(stamp_box), "printed_number": num, "printed_name": name, "font": font_key,
                   "code_box": None}
     extra: list[Row] = []
     if code:

@@ -72,6 +72,10 @@ class Hand:
     indent: int = 0
 
     @property
+    def caps(self) -> bool:
+        return fonts.ALL_FONTS[self.font_key].caps_only
+
+    @property
     def font(self):
         return fonts.font(self.font_key, self.size)
 
@@ -215,6 +219,10 @@ def draw_rows(
     """Draw rows from `top`; returns what was placed and each row's baseline."""
     font = font or hand.font
     pitch = pitch or hand.pitch
+    if hand.caps:  # the face draws capitals only: make the truth say so too
+        for row in rows:
+            for tok in row.toks:
+                tok.text = tok.text.upper()
     ink = hand.ink if ink is None else ink
     space = font.getlength(" ")
     placed: list[Placed] = []

@@ -179,9 +179,10 @@ def make_roster(n_inmates: int = 12, *, seed: int = 0, near_duplicates: bool = F
     """A roster of `n_inmates` people over the facility catalogue, with volunteers and matches.
 
     The first six inmates cover the six systems in SYSTEMS order. Every inmate has a volunteer
-    except the last `n_inmates // 12` (for `no_match`). With `near_duplicates=True` about 40 %
-    of the people are near twins of an earlier one: a name one letter (or one known spelling)
-    apart and a number one character apart, in the same system.
+    except the last `n_inmates // 12` (for `no_match`). With `near_duplicates=True` about a
+    third of the people are near twins of an earlier one: a number one character apart in the
+    same system, and a name one letter (or one known spelling) apart, or now and then the very
+    same name. `Roster.near_duplicate_pairs` lists them.
     """
     rng = random.Random(f"roster:{seed}:{n_inmates}:{near_duplicates}")
     by_system: dict[str, list[dict]] = {s: [f for f in FACILITIES if f["system"] == s] for s in SYSTEMS}
@@ -204,8 +205,9 @@ def make_roster(n_inmates: int = 12, *, seed: int = 0, near_duplicates: bool = F
             base = rng.choice(inmates)
             same_facility = rng.random() < 0.5
             facility = base.facility if same_facility else rng.choice(by_system[base.system])["name"]
-            twin = Person(_near_number(base.inmate_number, rng), _near_name(base.name, rng),
-                          facility, base.system)
+            # sometimes two people really share a name; then only the number tells them apart
+            name = base.name if rng.random() < 0.15 else _near_name(base.name, rng)
+            twin = Person(_near_number(base.inmate_number, rng), name, facility, base.system)
             if add(twin):
                 pairs.append((base.inmate_number, twin.inmate_number))
             continue

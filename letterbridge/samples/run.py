@@ -21,7 +21,7 @@ def _pil(pages: list[np.ndarray]) -> list[Image.Image]:
     return [Image.fromarray(p) for p in pages]
 
 
-def _write_pdf(pages: list[np.ndarray], path: Path, *, quality: int = 90) -> None:
+def _write_pdf(pages: list[np.ndarray], path: Path, *, quality: int = 75) -> None:
     # Pillow stores grayscale pages as JPEG streams, like a scanner's PDF; at 300 DPI each
     # page's size in points comes out as the paper size.
     images = _pil(pages)
@@ -73,23 +73,28 @@ def write_letter(letter: SampleLetter, path: Path, fmt: str = "pdf", *,
 
 
 def _damage_qr(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Smudge and cut the QR so no reader gets it: ink over two finder patterns, a tear through it."""
+    """Smudge and tear the QR so no reader gets it: ink blots over two finder patterns, a strip
+    of missing paper through the middle. The printed words stay readable."""
     out = page.copy()
-    inv = (out < 128).astype(np.uint8)
-    # the QR is the biggest dense dark region in the middle band of the sheet
     h, w = out.shape
-    band = inv[h // 3: h * 3 // 4, :]
-    ys, xs = np.nonzero(band)
-    y0, y1 = ys.min() + h // 3, ys.max() + h // 3
-    x0, x1 = xs.min(), xs.max()
-    # a coffee-ring smudge over the top-left finder and a dark stroke over the top-right
-    cv2.circle(out, (int(x0 + (x1 - x0) * 0.15), int(y0 + (y1 - y0) * 0.15)),
-               int((x1 - x0) * 0.2), int(rng.integers(40, 80)), -1)
-    cv2.circle(out, (int(x0 + (x1 - x0) * 0.85), int(y0 + (y1 - y0) * 0.15)),
-               int((x1 - x0) * 0.18), int(rng.integers(40, 80)), -1)
-    # a torn strip: paper colour across the middle
-    cy = int(y0 + (y1 - y0) * rng.uniform(0.45, 0.6))
-    out[cy - 60: cy + 60, max(0, x0 - 40): min(w, x1 + 40)] = int(np.median(out))
+    scale = 1000 / max(h, w)
+    small = cv2.resize(out, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    found, points = cv2.QRCodeDetector().detect(small)
+    if found and points is not None:
+        corners = points.reshape(-1, 2) / scale  # top-left, top-right, bottom-right, bottom-left
+    else:  # where the sheet puts it
+        side = 1080
+        x0, y0 = (w - side) / 2, 1250
+        corners = np.array([[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side]])
+    side = float(np.linalg.norm(corners[1] - corners[0]))
+    for k in (0, 1):  # two of the three finder patterns
+        cx, cy = corners[k] + (corners[2 if k == 0 else 3] - corners[k]) * 0.14
+        cv2.circle(out, (int(cx), int(cy)), int(side * 0.16), int(rng.integers(40, 80)), -1)
+    mid = corners.mean(axis=0)
+    y = int(mid[1] + rng.uniform(-0.1, 0.1) * side)
+    xs = corners[:, 0]
+    out[y - int(side * 0.05): y + int(side * 0.05), max(0, int(xs.min()) - 30): min(w, int(xs.max()) + 30)] = \
+        int(np.median(out))
     return out
 
 

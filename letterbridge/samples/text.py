@@ -8,6 +8,7 @@ from the published test ranges or Luhn-valid numbers with a test prefix.
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 
 FIRST_NAMES = [
@@ -283,6 +284,72 @@ PROSE_ES = [
     "A veces sueño con ir a pescar otra vez con mi papá en el río.",
 ]
 
+# Sentences with slots, filled at random, so three pages of prose rarely repeat themselves.
+SLOT_PROSE_EN = [
+    "On {day} we had {food} for dinner and it was better than usual.",
+    "I read {book} last month and I keep thinking about it.",
+    "The guys on my tier play {game} every {day} night and I usually lose.",
+    "It has been {n} weeks since I got a visit, so your letters mean a lot.",
+    "I am saving up for a radio from commissary, it costs about {n} dollars.",
+    "{Relative} wrote me last week and said the {animal} had puppies.",
+    "My favorite season is {season} because the yard smells like cut grass.",
+    "Someday I want to work as a {job} and maybe open my own shop.",
+    "We watched a {game} game on the dayroom TV and everybody was yelling.",
+    "I drew a {animal} for you, I will send it when I get more envelopes.",
+    "The library cart only comes on {day}, so I read everything twice.",
+    "I miss {food} from home more than almost anything else.",
+    "{Relative} says the weather back home has been {weather} all month.",
+    "I have been doing {hobby} to pass the time and I am getting better at it.",
+    "Count time is at {hour} so I am writing this fast before lights out.",
+    "My counselor says I can take a {job} class next {season} if there is room.",
+]
+SLOT_PROSE_ES = [
+    "El {day} nos dieron {food} de cena y estaba mejor que de costumbre.",
+    "Leí {book} el mes pasado y todavía pienso en esa historia.",
+    "Los del piso juegan {game} cada {day} en la noche y casi siempre pierdo.",
+    "Ya van {n} semanas sin visita, por eso tus cartas valen tanto para mí.",
+    "Estoy ahorrando para un radio de la tienda, cuesta como {n} dólares.",
+    "{Relative} me escribió y me contó que la perrita tuvo cachorros.",
+    "Mi estación favorita es {season} porque el patio huele a pasto recién cortado.",
+    "Algún día quiero trabajar de {job} y quizás abrir mi propio taller.",
+    "Extraño la comida de mi casa, sobre todo {food} los domingos.",
+    "{Relative} dice que allá el clima ha estado {weather} todo el mes.",
+    "El conteo es a las {hour}, así que escribo rápido antes de que apaguen la luz.",
+    "He estado {hobby} para pasar el tiempo y cada vez me sale mejor.",
+]
+SLOTS_EN = {
+    "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "food": ["chili", "fried chicken", "spaghetti", "tacos", "pancakes", "meatloaf", "pizza",
+             "my grandma's gumbo", "peach cobbler", "tamales"],
+    "book": ["a Louis L'Amour western", "Of Mice and Men", "a book about the Civil War",
+             "The Count of Monte Cristo", "a mystery novel", "a book on carpentry"],
+    "game": ["spades", "dominoes", "chess", "basketball", "football", "checkers"],
+    "n": ["two", "three", "four", "six", "eight", "twelve", "twenty", "thirty"],
+    "animal": ["dog", "horse", "eagle", "cat", "deer", "wolf"],
+    "season": ["spring", "summer", "fall", "winter"],
+    "job": ["welder", "mechanic", "barber", "cook", "electrician", "carpenter", "plumber"],
+    "weather": ["rainy", "hot", "cold", "windy", "nice"],
+    "hobby": ["drawing", "crocheting", "writing poems", "origami", "studying Spanish",
+              "working out"],
+    "hour": ["nine", "ten", "eleven", "nine thirty"],
+    "Relative": ["My mom", "My sister", "My cousin", "My aunt", "My brother", "My grandmother"],
+}
+SLOTS_ES = {
+    "day": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+    "food": ["pozole", "enchiladas", "arroz con pollo", "tamales", "frijoles charros",
+             "pan dulce", "menudo"],
+    "book": ["Cien años de soledad", "Pedro Páramo", "una novela de misterio",
+             "un libro de historia", "El principito"],
+    "game": ["dominó", "ajedrez", "baraja", "básquetbol", "fútbol"],
+    "n": ["dos", "tres", "cuatro", "seis", "ocho", "doce", "veinte", "treinta"],
+    "season": ["la primavera", "el verano", "el otoño", "el invierno"],
+    "job": ["soldador", "mecánico", "peluquero", "cocinero", "electricista", "carpintero"],
+    "weather": ["lluvioso", "caluroso", "frío", "bonito"],
+    "hobby": ["dibujando", "tejiendo", "escribiendo poemas", "estudiando inglés", "haciendo ejercicio"],
+    "hour": ["nueve", "diez", "once"],
+    "Relative": ["Mi mamá", "Mi hermana", "Mi prima", "Mi tía", "Mi hermano", "Mi abuela"],
+}
+
 GREETINGS_EN = ["Dear {n},", "Hi {n},", "Hello {n},", "Dear friend,", "Hey {n},"]
 GREETINGS_ES = ["Querida {n}:", "Hola {n}:", "Estimada {n}:", "Querido amigo:", "Hola, {n}:"]
 CLOSINGS_EN = ["Your friend,", "Take care,", "Sincerely,", "Talk to you soon,", "Respectfully,",
@@ -295,26 +362,26 @@ GREETING_NAMES = ["Sam", "Maria", "Karen", "Tom", "Alex", "Jordan", "Beth", "Chr
 # two values for bank details ("{v}" routing, "{w}" account).
 DETAIL_TEMPLATES_EN = {
     "phone": [
-        "You can call {rel} at {v} if you ever want to talk to her.",
+        "You can call {rel} at {v} if you ever want to talk.",
         "If anything happens please call {rel} at {v} any time.",
         "{Rel} got a new number, it is {v} now.",
         "My people can be reached at {v} on weekends.",
     ],
     "email": [
-        "{Rel} has email, it is {v} if you want to write to her too.",
-        "You can send the pictures to {v} and she will print them for me.",
+        "{Rel} has email now, it is {v} if you want to write there too.",
+        "You can send the pictures to {v} and they will get printed for me.",
     ],
     "ssn": [
         "The job program needs my social, it is {v}, can you help me fill the form?",
         "My SSN is {v} in case the paperwork asks for it.",
     ],
     "card": [
-        "{Rel} put money on my books with her card {v} but it did not go through.",
+        "{Rel} tried to put money on my books with the card {v} but it did not go through.",
         "Can you check if the card number {v} still works for the phone account?",
     ],
     "bank": [
-        "To send money use routing number {v} and account {w} at her bank.",
-        "Her bank info is routing {v}, account number {w}.",
+        "To send money use routing number {v} and account {w} at the credit union.",
+        "The bank info is routing {v}, account number {w}.",
     ],
     "inmate_number": [
         "My friend here (number {v}) says hello to you.",
@@ -332,24 +399,24 @@ DETAIL_TEMPLATES_EN = {
 }
 DETAIL_TEMPLATES_ES = {
     "phone": [
-        "Puedes llamar a {rel} al {v} si algún día quieres hablar con ella.",
+        "Puedes llamar a {rel} al {v} si algún día quieres platicar.",
         "Si pasa algo, por favor llama a {rel} al {v} a cualquier hora.",
         "{Rel} tiene número nuevo, ahora es {v}.",
     ],
     "email": [
-        "{Rel} tiene correo, es {v} por si quieres escribirle también.",
-        "Puedes mandar las fotos a {v} y ella me las imprime.",
+        "{Rel} ya tiene correo, es {v} por si quieres escribir también.",
+        "Puedes mandar las fotos a {v} y allá me las imprimen.",
     ],
     "ssn": [
         "El programa de trabajo pide mi seguro social, es {v}, ¿me ayudas con la forma?",
         "Mi número de seguro social es {v} por si lo piden los papeles.",
     ],
     "card": [
-        "{Rel} me depositó con su tarjeta {v} pero no pasó.",
+        "{Rel} quiso depositarme con la tarjeta {v} pero no pasó.",
         "¿Puedes revisar si la tarjeta {v} todavía sirve para la cuenta del teléfono?",
     ],
     "bank": [
-        "Para mandar dinero usa el número de ruta {v} y la cuenta {w} del banco de ella.",
+        "Para mandar dinero usa el número de ruta {v} y la cuenta {w} del banco.",
         "Los datos del banco son ruta {v}, cuenta número {w}.",
     ],
     "inmate_number": [
@@ -371,7 +438,13 @@ ADDRESS_BLOCK_INTRO_ES = ["Le puedes escribir a {rel} a:", "Esta es la direcció
 
 
 def prose(language: str) -> list[str]:
-    return PROSE_ES if language == "spa" else PROSE_EN
+    """Sentences, some with {slots}: pass each through `fill_slots`."""
+    return (PROSE_ES + SLOT_PROSE_ES) if language == "spa" else (PROSE_EN + SLOT_PROSE_EN)
+
+
+def fill_slots(sentence: str, rng: random.Random, language: str) -> str:
+    slots = SLOTS_ES if language == "spa" else SLOTS_EN
+    return re.sub(r"\{(\w+)\}", lambda m: rng.choice(slots[m.group(1)]), sentence)
 
 
 def detail_templates(language: str) -> dict[str, list[str]]:

@@ -192,11 +192,16 @@ def add_redaction(
     box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     delivery = _delivery()
 
-    def action() -> None:
-        delivery.add_redaction(db, item.id, page_index, box, actor=user.email, kind="manual")
-        delivery.rebuild_delivery(db, item.id)
-
-    return _act(request, db, f"/letters/{item.id}#page-{page_index}", "Box added.", action)
+    # add_redaction re-burns the page and the delivered PDF itself.
+    return _act(
+        request,
+        db,
+        f"/letters/{item.id}#page-{page_index}",
+        "Box added.",
+        lambda: delivery.add_redaction(
+            db, item.id, page_index, box, actor=user.email, kind="manual"
+        ),
+    )
 
 
 @router.post("/letters/{item_id}/redactions/{redaction_id}/remove")
@@ -217,11 +222,13 @@ def remove_redaction(
         raise access.not_found()
     delivery = _delivery()
 
-    def action() -> None:
-        delivery.remove_redaction(db, redaction_id, actor=user.email)
-        delivery.rebuild_delivery(db, item.id)
-
-    return _act(request, db, f"/letters/{item.id}#page-{found.index}", "Box removed.", action)
+    return _act(
+        request,
+        db,
+        f"/letters/{item.id}#page-{found.index}",
+        "Box removed.",
+        lambda: delivery.remove_redaction(db, redaction_id, actor=user.email),
+    )
 
 
 @router.post("/letters/{item_id}/pages/{n}/transcription")
@@ -361,13 +368,13 @@ def approve_reply(
 ) -> Response:
     reply = _staff_reply(db, reply_id)
     replies = _replies()
-    return _act(
-        request,
-        db,
-        "/mailroom/replies",
-        "Reply approved for printing.",
-        lambda: replies.approve(db, reply.id, actor=user.email),
-    )
+    try:
+        replies.approve(db, reply.id, actor=user.email)
+    except replies.ReplyRefused as exc:
+        db.commit()  # a refusal is recorded too: the problems found and an audit event
+        return redirect(request, f"/replies/{reply.id}", f"Not approved: {exc.reason}", error=True)
+    db.commit()
+    return redirect(request, "/mailroom/replies", "Reply approved for printing.")
 
 
 @router.post("/replies/{reply_id}/return")

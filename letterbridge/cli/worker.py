@@ -1,0 +1,200 @@
+"""Running it for real: `letterbridge worker`, `letterbridge recover`, `letterbridge pool …`."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("recover")(recover)
+    pool = typer.Typer(help="Scale out: a Prefect work pool whose workers share PostgreSQL and S3.",
+                       no_args_is_help=True)
+    pool.command("deploy")(pool_deploy)
+    pool.command("submit")(pool_submit)
+    app.add_typer(pool, name="pool")
+
+
+def _need_server(what: str) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print(
+            f"[red]{what} needs a Prefect server[/red] (the temporary one runs no schedules and "
+            "no work pools). Start one and point Letterbridge at it:\n"
+            "  prefect server start --host 127.0.0.1 --port 4200 &\n"
+            "  export PREFECT_API_URL=http://127.0.0.1:4200/api")
+        raise typer.Exit(2)
+
+
+def worker(
+    every: Annotated[float, typer.Option(help="Seconds between polls of the hot folder and S3.")]
+    = 15.0,
+    settle: Annotated[float, typer.Option(
+        help="A file must stop growing for this many seconds before it is taken.")] = 2.0,
+    limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
+    recover_every: Annotated[float, typer.Option(
+        help="Seconds between scheduled recoveries of orphaned sources.")] = 600.0,
+    dispatch_to: Annotated[str, typer.Option(
+        help="Hand letters from S3 to this pool deployment (e.g. process-sources/letters) "
+             "instead of processing them here.")] = "",
+    once: Annotated[bool, typer.Option(  # noqa: FBT002
+        "--once", help="Poll each enabled intake once, in this process, and exit.")] = False,
+) -> None:
+    """Unattended intake: serves the hot folder, S3 prefix and daily print batch (per settings)."""
+    from flows.runtime import configure_prefect_env
+    from letterbridge.settings import get_settings
+
+    settings = get_settings()
+    configure_prefect_env()
+    if not (settings.watch_enabled or settings.s3_intake_enabled or settings.print_batch_enabled):
+        console.print("[yellow]Nothing is switched on.[/yellow] Set LETTERBRIDGE_WATCH_ENABLED "
+                      "(+ WATCH_FOLDER), LETTERBRIDGE_S3_INTAKE_ENABLED (+ S3_INTAKE_PREFIX) or "
+                      "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery will run.")
+    if once:
+        _run_once(settings, settle=settle, dispatch_to=dispatch_to)
+        return
+    _need_server("letterbridge worker")
+
+    from prefect import serve
+
+    from flows.deployments import WorkerOptions, served_deployments
+
+    options = WorkerOptions(every_seconds=every, settle_seconds=settle,
+                            recover_every_seconds=recover_every, dispatch_to=dispatch_to)
+    deployments = served_deployments(settings, options)
+    _recover_at_start()
+    for d in deployments:
+        console.print(f"serving [bold]{d.flow_name}/{d.name}[/bold]")
+    ui = settings.prefect_ui_url or os.environ["PREFECT_API_URL"].removesuffix("/api")
+    console.print(f"flow runs: {ui}/runs")
+    serve(*deployments, limit=limit, query_seconds=max(1, min(int(every), 10)),
+          print_starting_message=False)
+
+
+def _recover_at_start() -> None:
+    """A worker that starts after a crash resumes what its predecessor left (under leases)."""
+    from flows.recovery import recover_flow, unfinished_source_ids
+
+    if unfinished_source_ids():
+        console.print("resuming unfinished sources left by an earlier run…")
+        recover_flow(min_age_seconds=0, label="start-up")
+
+
+def _run_once(settings, *, settle: float, dispatch_to: str) -> None:  # noqa: ANN001
+    from flows.intake import hot_folder_flow, s3_intake_flow
+
+    _recover_at_start()
+    failed = False
+    if settings.watch_enabled and settings.watch_folder:
+        state = hot_folder_flow(str(settings.watch_folder), settle_seconds=settle,
+                                return_state=True)
+        out.print(f"hot folder: {state.message or state.name}")
+        failed |= not state.is_completed()
+    if settings.s3_intake_enabled:
+        state = s3_intake_flow(settings.s3_intake_prefix, dispatch_to=dispatch_to,
+                               return_state=True)
+        out.print(f"s3 intake: {state.message or state.name}")
+        failed |= not state.is_completed()
+    if failed:
+        raise typer.Exit(1)
+
+
+def recover(
+    min_age: Annotated[float, typer.Option(
+        help="Only sources registered at least this many seconds ago.")] = 0.0,
+    dry_run: Annotated[bool, typer.Option(  # noqa: FBT002
+        "--dry-run", help="Only count what is unfinished.")] = False,
+) -> None:
+    """Resume sources and letters a dead process left unfinished (never ones being worked on)."""
+    from flows.runtime import configure_prefect_env
+
+    configure_prefect_env()
+    from flows.recovery import recover_flow, stuck_counts, unfinished_source_ids
+
+    counts = stuck_counts()
+    out.print(f"unfinished: {counts['sources_unfinished']} source(s), "
+              f"{counts['letters_processing']} letter(s) in processing")
+    if dry_run or not unfinished_source_ids(min_age_seconds=min_age):
+        return
+    resumed = recover_flow(min_age_seconds=min_age, label="cli")
+    out.print(f"resumed {len(resumed)} source(s)")
+
+
+def pool_deploy(
+    pool: Annotated[str, typer.Option(help="Work pool name (created as a process pool).")]
+    = "letters",
+    recover_every: Annotated[float, typer.Option(help="Seconds between scheduled recoveries.")]
+    = 600.0,
+    from_source: Annotated[Path | None, typer.Option(
+        help="Load flows from this project folder (same path on every worker) instead of the "
+             "installed package.")] = None,
+) -> None:
+    """Create the work pool and deploy `process-sources` (+ a scheduled `recover`) to it."""
+    _need_server("letterbridge pool deploy")
+    from flows.runtime import configure_prefect_env
+
+    configure_prefect_env()
+    from flows.deployments import deploy_to_pool
+
+    names = deploy_to_pool(pool, recover_every_seconds=recover_every,
+                           source=from_source.resolve() if from_source else None)
+    for name in names:
+        out.print(f"deployed {name} to work pool {pool!r}")
+    out.print(f"start workers with:  prefect worker start --pool {pool}")
+
+
+def pool_submit(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of scans.")],
+    pool: Annotated[str, typer.Option(
+        help="Work pool whose `process-sources` deployment runs them.")] = "letters",
+    batch_size: Annotated[int, typer.Option(help="Sources per flow run.")] = 1,
+    uploaded_by: Annotated[str, typer.Option(help="Who handed these in (for the audit log).")]
+    = "",
+    wait: Annotated[bool, typer.Option(  # noqa: FBT002
+        "--wait", help="Wait until every file is processed.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")]
+    = 3600.0,
+) -> None:
+    """Register scans (originals to the shared blob store) and queue them for the pool's workers."""
+    _need_server("letterbridge pool submit")
+    from flows.runtime import configure_prefect_env
+
+    configure_prefect_env()
+    from flows import steps
+    from flows.deployments import pool_deployment_name
+    from flows.intake import dispatch_sources
+    from flows.intake_logic import register_file, source_outcome
+
+    files = steps.expand_paths(paths)
+    missing = [p for p in files if not p.exists()]
+    if missing:
+        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")
+        raise typer.Exit(2)
+    sources = list(dict.fromkeys(register_file(p, uploaded_by=uploaded_by or "pool-submit")
+                                 for p in files))
+    todo = [sid for sid in sources if source_outcome(sid).status == "pending"]
+    runs = dispatch_sources(pool_deployment_name(pool), todo, batch_size=max(1, batch_size))
+    out.print(f"{len(files)} file(s): {len(sources) - len(todo)} already processed, "
+              f"{len(todo)} queued in {len(runs)} flow run(s) on pool {pool!r}")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outcomes = {sid: source_outcome(sid).status for sid in todo}
+        left = [sid for sid, status in outcomes.items() if status == "pending"]
+        if not left:
+            out.print(f"all {len(todo)} processed: "
+                      f"{sum(s == 'done' for s in outcomes.values())} done, "
+                      f"{sum(s == 'quarantined' for s in outcomes.values())} quarantined")
+            return
+        time.sleep(1.0)
+    console.print(f"[red]timed out[/red] with {len(left)} source(s) unfinished")
+    raise typer.Exit(1)

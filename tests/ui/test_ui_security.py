@@ -1,0 +1,643 @@
+"""The web app's security promises over HTTP: sessions, roles, 404s, CSRF, rate limit, audit."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from storage.db import session_scope
+from storage.models import AuditEvent, MailItem, Redaction, Reply, User
+
+
+def audit_actions(item_id: str | None = None) -> list[str]:
+    with session_scope() as session:
+        query = select(AuditEvent.action).order_by(AuditEvent.id)
+        if item_id:
+            query = query.where(AuditEvent.item_id == item_id)
+        return list(session.scalars(query))
+
+
+def csrf(client, url: str) -> str:  # noqa: ANN001
+    page = client.get(url)
+    assert page.status_code == 200, (url, page.status_code)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def status_of(item_id: str) -> str:
+    with session_scope() as session:
+        return session.get(MailItem, item_id).status
+
+
+# --- without a session ---------------------------------------------------------------
+
+
+def test_without_a_session_every_page_but_login_leads_to_login(world, client_for) -> None:
+    """GIVEN nobody logged in
+    WHEN they ask for any page, image, action or made-up address
+    THEN each answer is a redirect to /login, while /login and the stylesheet are served."""
+    client = client_for()
+    item = world.ids["ana_new"]
+    for path in [
+        "/",
+        "/mailroom",
+        "/inbox",
+        "/admin",
+        "/admin/users",
+        "/admin/audit",
+        f"/letters/{item}",
+        f"/letters/{item}/pages/2.png",
+        "/letters/nope",
+        f"/letters/{item}/pages/2/clean.png",
+        f"/admin/letters/{item}/pages/2/original",
+        "/replies/abc",
+        "/roster/search?q=jose",
+        "/no/such/page",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login"), path
+    for path in [f"/letters/{item}/release", "/replies/autosave", "/admin/users/invite"]:
+        response = client.post(path, data={"csrf_token": "x"})
+        assert response.status_code == 303 and response.headers["location"] == "/login", path
+    assert client.get("/login").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+    assert status_of(world.ids["ana_review"]) == "needs_review"
+
+
+def test_login_sets_a_signed_httponly_samesite_cookie_and_sends_each_role_home(
+    world, client_for
+) -> None:
+    """GIVEN accounts of each role
+    WHEN each logs in through the /login form (fields email and password)
+    THEN the session cookie is HttpOnly and SameSite=Lax, and each lands on their own start page;
+    a tampered cookie counts as no session."""
+    for who, home in [("mailroom", "/mailroom"), ("ana", "/inbox"), ("admin", "/admin")]:
+        client = client_for()
+        token = csrf(client, "/login")
+        response = client.post(
+            "/login",
+            data={"email": world.users[who], "password": world.password, "csrf_token": token},
+        )
+        assert response.status_code == 303 and response.headers["location"] == home
+        cookie = next(
+            h for h in response.headers.get_list("set-cookie") if h.startswith("lb_session=")
+        )
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        assert client.get(home).status_code == 200
+
+    client = client_for("ana")
+    value = client.cookies.get("lb_session")
+    client.cookies.set("lb_session", value[:-2] + ("A" if value[-1] != "A" else "B") + value[-1])
+    assert client.get("/inbox").headers["location"].startswith("/login")
+
+
+def test_a_script_may_log_in_without_the_form_token_but_a_foreign_site_may_not(
+    world, client_for
+) -> None:
+    """GIVEN the fixed /login interface
+    WHEN a client posts email and password without the form's token and without an Origin
+    THEN it is logged in; the same post carrying another site's Origin, or a wrong token, is 403."""
+    creds = {"email": world.users["ana"], "password": world.password}
+    assert client_for().post("/login", data=creds).status_code == 303
+    forged = client_for().post("/login", data=creds, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    wrong = client_for().post("/login", data={**creds, "csrf_token": "0" * 64})
+    assert wrong.status_code == 403
+
+
+def test_login_attempts_are_rate_limited_per_email_and_address(world, client_for) -> None:
+    """GIVEN five wrong passwords for Ana from one address
+    WHEN the right password comes next
+    THEN it is refused with 429 too, while Bo from the same address still logs in;
+    failures are audited without writing down unknown emails."""
+    client = client_for()
+    for _ in range(5):
+        response = client.post(
+            "/login",
+            data={
+                "email": world.users["ana"],
+                "password": "nope",
+                "csrf_token": csrf(client, "/login"),
+            },
+        )
+        assert response.status_code == 401
+    response = client.post(
+        "/login",
+        data={
+            "email": world.users["ana"],
+            "password": world.password,
+            "csrf_token": csrf(client, "/login"),
+        },
+    )
+    assert response.status_code == 429
+    assert "lb_session" not in response.cookies
+    response = client.post(
+        "/login",
+        data={
+            "email": world.users["bo"],
+            "password": world.password,
+            "csrf_token": csrf(client, "/login"),
+        },
+    )
+    assert response.status_code == 303
+    client = client_for()
+    client.post(
+        "/login",
+        data={
+            "email": "stranger@example.org",
+            "password": "x",
+            "csrf_token": csrf(client, "/login"),
+        },
+    )
+    with session_scope() as session:
+        actors = set(
+            session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "login_failed"))
+        )
+    assert actors == {world.users["ana"], "unknown"}
+
+
+def test_a_disabled_account_is_logged_out_at_its_next_request(world, client_for) -> None:
+    """GIVEN Ana logged in
+    WHEN an admin disables her account
+    THEN her next request leads to /login and she can't log in again."""
+    from review_ui.accounts import set_active
+
+    client = client_for("ana")
+    assert client.get("/inbox").status_code == 200
+    with session_scope() as session:
+        set_active(session, world.users["ana"], active=False, actor="test")
+    assert client.get("/inbox").headers["location"].startswith("/login")
+    again = client_for().post(
+        "/login", data={"email": world.users["ana"], "password": world.password}
+    )
+    assert again.status_code == 401
+
+
+# --- pen pals see only their own released letters ------------------------------------
+
+
+def test_a_penpal_reads_her_released_letter_redacted_and_it_becomes_read(world, client_for):
+    """GIVEN a letter released to Ana
+    WHEN she opens /letters/{id}
+    THEN she sees the redacted text, not the private detail, nor any link to clean or original
+    images; the letter is now read and the view is audited."""
+    item = world.ids["ana_new"]
+    page = client_for("ana").get(f"/letters/{item}")
+    assert page.status_code == 200
+    assert "[phone removed]" in page.text
+    assert world.secret not in page.text
+    assert "clean.png" not in page.text and "original" not in page.text
+    assert f"/letters/{item}/pages/2.png" in page.text
+    assert f"/letters/{item}/pages/1.png" not in page.text  # no envelope
+    assert status_of(item) == "read"
+    assert audit_actions(item)[-2:] == ["read", "letter_viewed"]
+
+
+def test_a_penpal_gets_404_for_anything_not_hers(world, client_for) -> None:
+    """GIVEN Ana logged in
+    WHEN she asks for Bo's letter, her own letter still under review, an unrouted letter or a
+    made-up id — the page or its images
+    THEN every answer is 404, and none of those letters changes state."""
+    client = client_for("ana")
+    for name in ["bo_new", "ana_review", "unrouted"]:
+        item = world.ids[name]
+        for path in [
+            f"/letters/{item}",
+            f"/letters/{item}/pages/2.png",
+            f"/letters/{item}/pages/1.png",
+            f"/replies/new?item_id={item}",
+        ]:
+            assert client.get(path).status_code == 404, (name, path)
+    for path in [
+        "/letters/0000000000000000",
+        "/letters/0000000000000000/pages/2.png",
+        f"/letters/{world.ids['ana_new']}/pages/9.png",
+        f"/letters/{world.ids['ana_new']}/pages/x.png",
+        f"/correspondence/{world.inmate_ids['lee']}",
+    ]:
+        assert client.get(path).status_code == 404, path
+    assert status_of(world.ids["bo_new"]) == "released"
+    assert status_of(world.ids["ana_review"]) == "needs_review"
+
+
+def test_originals_and_unredacted_text_never_reach_a_penpal(world, client_for) -> None:
+    """GIVEN Ana's released letter, whose page has an original scan, a clean image and text
+    WHEN she tries the envelope, the clean image, the original and the staff pages
+    THEN she gets 404s; the one image she gets is byte for byte the delivered one."""
+    client = client_for("ana")
+    item = world.ids["ana_new"]
+    assert client.get(f"/letters/{item}/pages/1.png").status_code == 404  # the envelope
+    assert client.get(f"/letters/{item}/pages/2/clean.png").status_code == 404
+    assert client.get(f"/letters/{item}/pages/1/clean.png").status_code == 404
+    assert client.get(f"/admin/letters/{item}/pages/2/original").status_code == 404
+    for path in [
+        "/mailroom",
+        "/mailroom/upload",
+        "/admin",
+        "/admin/audit",
+        "/admin/roster",
+        "/roster/search?q=Jos",
+        "/mailroom/replies",
+    ]:
+        assert client.get(path).status_code == 404, path
+    image = client.get(f"/letters/{item}/pages/2.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content == world.blobs["delivered"]
+    assert image.content not in (world.blobs["original"], world.blobs["clean"])
+    assert "no-store" in image.headers["cache-control"]
+
+
+def test_staff_see_the_envelope_clean_image_and_only_admins_the_original(world, client_for):
+    """GIVEN a letter with an envelope page
+    WHEN the mailroom and an admin ask for page 1 and the original of page 2
+    THEN both get the envelope's clean image; only the admin gets the original (audited)
+    and the unredacted text on the letter page."""
+    item = world.ids["ana_new"]
+    mailroom, admin = client_for("mailroom"), client_for("admin")
+    for client in (mailroom, admin):
+        assert client.get(f"/letters/{item}/pages/1.png").content == world.blobs["envelope_clean"]
+        assert client.get(f"/letters/{item}/pages/2/clean.png").content == world.blobs["clean"]
+    assert mailroom.get(f"/admin/letters/{item}/pages/2/original").status_code == 404
+    assert world.secret not in mailroom.get(f"/letters/{item}").text
+    original = admin.get(f"/admin/letters/{item}/pages/2/original")
+    assert original.status_code == 200 and original.content == world.blobs["original"]
+    assert world.secret in admin.get(f"/letters/{item}").text
+    assert "original_viewed" in audit_actions(item)
+
+
+def test_a_penpal_cannot_open_or_overwrite_another_penpals_reply(world, client_for) -> None:
+    """GIVEN a draft reply by Ana
+    WHEN Bo asks for it, autosaves into it or submits it
+    THEN he gets 404 each time and Ana's text is untouched."""
+    ana, bo = client_for("ana"), client_for("bo")
+    token = csrf(ana, f"/replies/new?item_id={world.ids['ana_new']}")
+    saved = ana.post(
+        "/replies/autosave",
+        data={"csrf_token": token, "item_id": world.ids["ana_new"], "text": "Hola José"},
+    )
+    assert saved.status_code == 200
+    reply_id = saved.json()["reply_id"]
+    assert ana.get(f"/replies/{reply_id}").status_code == 200
+    bo_token = csrf(bo, "/inbox")
+    assert bo.get(f"/replies/{reply_id}").status_code == 404
+    assert (
+        bo.post(
+            "/replies/autosave",
+            data={"csrf_token": bo_token, "reply_id": reply_id, "text": "mine now"},
+        ).status_code
+        == 404
+    )
+    assert (
+        bo.post(
+            "/replies/save",
+            data={"csrf_token": bo_token, "reply_id": reply_id, "text": "x", "action": "submit"},
+        ).status_code
+        == 404
+    )
+    assert (
+        bo.post(
+            "/replies/autosave",
+            data={"csrf_token": bo_token, "inmate_id": str(world.inmate_ids["jose"]), "text": "hi"},
+        ).status_code
+        == 404
+    )
+    with session_scope() as session:
+        assert session.get(Reply, reply_id).text == "Hola José"
+
+
+# --- CSRF -----------------------------------------------------------------------------
+
+
+def test_state_changing_requests_need_the_sessions_csrf_token(world, client_for) -> None:
+    """GIVEN the mailroom logged in
+    WHEN a hold is posted without a token, with a wrong one, or with another session's token
+    THEN each is refused with 403 and nothing changes; with the page's token it works."""
+    item = world.ids["ana_new"]
+    mailroom = client_for("mailroom")
+    url = f"/letters/{item}/hold"
+    assert mailroom.post(url, data={"note": "x"}).status_code == 403
+    assert mailroom.post(url, data={"note": "x", "csrf_token": "f" * 64}).status_code == 403
+    other_token = csrf(client_for("admin"), "/admin")
+    assert mailroom.post(url, data={"note": "x", "csrf_token": other_token}).status_code == 403
+    assert status_of(item) == "released"
+    token = csrf(mailroom, f"/letters/{item}")
+    response = mailroom.post(url, data={"note": "check page 2", "csrf_token": token})
+    assert response.status_code == 303
+    assert status_of(item) == "needs_review"
+    # The header works as well as the field (what the reply editor's autosave sends).
+    ana = client_for("ana")
+    token = csrf(ana, "/inbox")
+    assert (
+        ana.post(
+            "/replies/autosave",
+            data={"item_id": world.ids["ana_read"], "text": "a"},
+            headers={"X-CSRF-Token": token},
+        ).status_code
+        == 200
+    )
+
+
+# --- the mailroom's moves are audited ------------------------------------------------
+
+
+def test_viewing_redacting_changing_the_sender_and_releasing_are_audited(world, client_for):
+    """GIVEN an unrouted letter in the queue
+    WHEN the mailroom views it, adds a box, removes the automatic one, names the sender from the
+    roster and releases it
+    THEN the letter goes to Ana, and the audit log holds one event per move."""
+    item = world.ids["unrouted"]
+    mailroom = client_for("mailroom")
+    token = csrf(mailroom, f"/letters/{item}")
+    page = mailroom.get(f"/letters/{item}?sender_q=12345")
+    assert "José Martínez" in page.text  # roster search by number
+    x0, y0, x1, y1 = world.free_box
+    added = mailroom.post(
+        f"/letters/{item}/redactions",
+        data={"csrf_token": token, "page_index": 2, "x0": x0, "y0": y0, "x1": x1, "y1": y1},
+    )
+    assert added.status_code == 303
+    with session_scope() as session:
+        auto = session.scalar(
+            select(Redaction).where(Redaction.kind == "phone", Redaction.page.has(item_id=item))
+        )
+        auto_id = auto.id
+    removed = mailroom.post(
+        f"/letters/{item}/redactions/{auto_id}/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code == 303
+    refused = mailroom.post(f"/letters/{item}/release", data={"csrf_token": token})
+    assert refused.status_code == 303 and status_of(item) == "unrouted"  # nobody to deliver to
+    mailroom.post(
+        f"/letters/{item}/sender", data={"csrf_token": token, "inmate_id": world.inmate_ids["jose"]}
+    )
+    released = mailroom.post(f"/letters/{item}/release", data={"csrf_token": token})
+    assert released.status_code == 303
+    assert released.headers["location"] == f"/mailroom/next?after={item}"
+    with session_scope() as session:
+        row = session.get(MailItem, item)
+        assert row.status == "released" and row.volunteer.email == world.users["ana"]
+    actions = audit_actions(item)
+    for action in [
+        "letter_viewed",
+        "redaction_added",
+        "redaction_removed",
+        "sender_set",
+        "released",
+    ]:
+        assert action in actions, action
+
+
+def test_another_letters_redaction_id_is_404(world, client_for) -> None:
+    """GIVEN a box on Bo's letter
+    WHEN the mailroom posts its removal under Ana's letter's address
+    THEN 404, and the box stays."""
+    with session_scope() as session:
+        box = session.scalar(
+            select(Redaction).where(Redaction.page.has(item_id=world.ids["bo_new"]))
+        )
+        box_id = box.id
+    mailroom = client_for("mailroom")
+    token = csrf(mailroom, "/mailroom")
+    response = mailroom.post(
+        f"/letters/{world.ids['ana_new']}/redactions/{box_id}/remove", data={"csrf_token": token}
+    )
+    assert response.status_code == 404
+    with session_scope() as session:
+        assert session.get(Redaction, box_id).active
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def test_an_invited_person_chooses_a_password_at_the_login_address(world, client_for) -> None:
+    """GIVEN an admin inviting a new mailroom volunteer
+    WHEN the link is opened and a password chosen
+    THEN the person is logged in as mailroom, the link is used up, and both steps are audited."""
+    admin = client_for("admin")
+    page = admin.post(
+        "/admin/users/invite",
+        data={
+            "csrf_token": csrf(admin, "/admin/users"),
+            "email": "new@example.org",
+            "role": "mailroom",
+        },
+    )
+    link = re.search(r"(/login\?invite=[\w-]+)", page.text).group(1)
+    newcomer = client_for()
+    form = newcomer.get(link)
+    assert "new@example.org" in form.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    invite = link.split("=", 1)[1]
+    response = newcomer.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "invite": invite,
+            "password": "a long new password",
+            "password2": "a long new password",
+        },
+    )
+    assert response.headers["location"] == "/mailroom"
+    assert newcomer.get("/mailroom").status_code == 200
+    assert client_for().get(link).status_code == 404
+    assert {"user_invited", "invite_accepted"} <= set(audit_actions())
+
+
+def test_admin_disables_a_user_from_the_users_page(world, client_for) -> None:
+    """GIVEN Bo's account
+    WHEN an admin presses Disable
+    THEN the account is inactive and the change is audited."""
+    admin = client_for("admin")
+    with session_scope() as session:
+        bo_id = session.scalar(select(User.id).where(User.email == world.users["bo"]))
+    admin.post(
+        f"/admin/users/{bo_id}/active",
+        data={"csrf_token": csrf(admin, "/admin/users"), "active": "0"},
+    )
+    with session_scope() as session:
+        assert session.get(User, bo_id).active is False
+    assert "user_disabled" in audit_actions()
+
+
+def test_the_secret_key_is_made_once_and_kept_private(lb_home: Path) -> None:
+    """GIVEN no LETTERBRIDGE_SECRET_KEY
+    WHEN the app is built twice
+    THEN one key is written to $LETTERBRIDGE_HOME/secret_key with mode 600 and reused."""
+    from review_ui.app import create_app
+
+    first = create_app().state.signer.secret
+    path = lb_home / "secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert create_app().state.signer.secret == first
+
+
+def test_users_cli_adds_lists_and_disables(world, tmp_path: Path) -> None:
+    """GIVEN a password in a file
+    WHEN `letterbridge users add/list/disable` run
+    THEN a pen pal account is tied to the roster volunteer of the same email, listed, disabled;
+    a pen pal without a roster volunteer is refused."""
+    from typer.testing import CliRunner
+
+    from letterbridge.cli import app
+
+    secret = tmp_path / "pw"
+    secret.write_text("a fine long password\n")
+    runner = CliRunner()
+    done = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "--email",
+            "Carla@Example.org",
+            "--role",
+            "penpal",
+            "--password-file",
+            str(secret),
+            "--volunteer-email",
+            "ana@example.org",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    refused = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "--email",
+            "zed@example.org",
+            "--role",
+            "penpal",
+            "--password-file",
+            str(secret),
+        ],
+    )
+    assert refused.exit_code == 1 and "roster" in refused.output
+    listed = runner.invoke(app, ["users", "list"])
+    assert "carla@example.org" in listed.output and "ana@example.org" in listed.output
+    assert runner.invoke(app, ["users", "disable", "--email", "carla@example.org"]).exit_code == 0
+    with session_scope() as session:
+        carla = session.scalar(select(User).where(User.email == "carla@example.org"))
+        assert carla.active is False and carla.volunteer.email == "ana@example.org"
+        assert carla.password_hash.startswith("$argon2")
+
+
+# --- upload and dashboard -------------------------------------------------------------
+
+
+def test_an_upload_is_saved_and_handed_to_ingest(world, client_for, monkeypatch) -> None:
+    """GIVEN the mailroom uploading two scans (one with an unsafe name) and a .exe
+    WHEN the form is posted
+    THEN the .exe is refused; otherwise the files are saved under uploads/<random>/ and
+    `letterbridge ingest --uploaded-by` is started on them, and the progress page reads the
+    SourceFile rows."""
+    import subprocess
+
+    from review_ui import uploads
+
+    started: list[list[str]] = []
+
+    class FakeProcess:
+        def __init__(self, args, **_kwargs) -> None:  # noqa: ANN001
+            started.append(args)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    mailroom = client_for("mailroom")
+    token = csrf(mailroom, "/mailroom/upload")
+    refused = mailroom.post(
+        "/mailroom/upload",
+        data={"csrf_token": token},
+        files=[("files", ("run.exe", b"MZ", "application/octet-stream"))],
+    )
+    assert refused.status_code == 400 and not started
+    response = mailroom.post(
+        "/mailroom/upload",
+        data={"csrf_token": token},
+        files=[
+            ("files", ("../../etc/scan one.pdf", b"%PDF-1.4 a", "application/pdf")),
+            ("files", ("b.png", b"\x89PNG fake", "image/png")),
+        ],
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    answer = response.json()
+    folder = Path(uploads.uploads_root()) / answer["token"]
+    assert sorted(
+        p.name for p in folder.iterdir() if p.suffix != ".json" and p.suffix != ".log"
+    ) == ["b.png", "scan one.pdf"]
+    args = started[0]
+    assert args[1:6] == ["-m", "letterbridge", "ingest", "--uploaded-by", world.users["mailroom"]]
+    assert sorted(Path(a).name for a in args[6:]) == ["b.png", "scan one.pdf"]
+
+    import hashlib
+
+    from storage.models import SourceFile
+
+    with session_scope() as session:
+        session.add(
+            SourceFile(
+                sha256=hashlib.sha256(b"%PDF-1.4 a").hexdigest(),
+                filename="scan one.pdf",
+                blob_key="x",
+                status="quarantined",
+                error="not a readable PDF",
+                page_count=0,
+            )
+        )
+    status = mailroom.get(answer["status_url"]).json()
+    by_name = {f["name"]: f for f in status["files"]}
+    assert by_name["scan one.pdf"]["status"] == "quarantined" and by_name["scan one.pdf"]["done"]
+    assert by_name["b.png"]["status"] == "waiting" and not status["done"]
+    assert client_for("ana").get(answer["status_url"]).status_code == 404
+
+
+def test_the_dashboard_survives_an_unreachable_prefect(world, client_for, monkeypatch) -> None:
+    """GIVEN PREFECT_API_URL pointing at a port nobody listens on
+    WHEN the admin opens the dashboard
+    THEN it shows the letters by state and says the Prefect server did not answer."""
+    from review_ui import prefect_status
+
+    prefect_status.clear_cache()
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    page = client_for("admin").get("/admin")
+    assert page.status_code == 200
+    assert "did not answer" in page.text
+    assert re.search(r"released</th><td class=\"num\">2<", page.text)
+    prefect_status.clear_cache()
+
+
+@pytest.mark.prefect
+def test_the_dashboard_lists_failed_flow_runs_with_links(
+    world, client_for, prefect_api, monkeypatch
+):
+    """GIVEN a Prefect server holding one failed flow run
+    WHEN the admin opens the dashboard
+    THEN the run is listed with a link into the Prefect UI."""
+    import httpx
+
+    from review_ui import prefect_status
+
+    flow = httpx.post(f"{prefect_api}/flows/", json={"name": "letter"}).json()
+    run = httpx.post(
+        f"{prefect_api}/flow_runs/",
+        json={
+            "flow_id": flow["id"],
+            "name": "letter-test-failed",
+            "state": {"type": "FAILED", "name": "Failed"},
+        },
+    ).json()
+    monkeypatch.setenv("LETTERBRIDGE_PREFECT_UI_URL", "http://prefect.example:4200")
+    from letterbridge.settings import reset_settings
+
+    reset_settings()
+    prefect_status.clear_cache()
+    page = client_for("admin").get("/admin")
+    assert "letter-test-failed" in page.text
+    assert f"http://prefect.example:4200/runs/flow-run/{run['id']}" in page.text
