@@ -54,6 +54,7 @@ class Case:
     read_number: str = ""
     read_confidence: float = 0.0
     seconds: float = 0.0
+    page_orientation_wrong: bool = False
 
     @property
     def expected(self) -> str:
@@ -160,13 +161,19 @@ def _shown(code: str | None) -> str | None:
 
 def read_envelope(case: Case, languages: str):  # noqa: ANN201 - SenderGuess
     from letterbridge.samples import make_letter
-    from ocr.envelope import read_sender
-    from ocr.pipeline import read_page
+    from ocr.envelope import read_envelope, read_sender
+    from ocr.preprocess import estimate_geometry
 
     letter = make_letter(case.person, seed=case.seed, style=case.style, n_pages=1, pii=False,
                          code=case.code)
+    envelope = letter.pages[0]
+    # Would read_page's letter-page orientation cues have turned this (upright) envelope?
+    try:
+        case.page_orientation_wrong = estimate_geometry(envelope).rotation not in (0, None)
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        case.page_orientation_wrong = False
     started = time.perf_counter()
-    _, page = read_page(letter.pages[0], languages=languages)
+    _, page = read_envelope(envelope, languages=languages)
     guess = read_sender(page)
     case.seconds = time.perf_counter() - started
     return guess

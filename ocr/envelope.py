@@ -12,6 +12,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from ocr.inmate_number_patterns import find_numbers, normalise
@@ -58,6 +59,67 @@ def looks_like_envelope(img: np.ndarray) -> bool:
         return False
     x0, y0, x1, y1 = box
     return _is_envelope_shape(x1 - x0, y1 - y0)
+
+
+# Postage sits in the upper-right corner of an envelope (postal rules; metered mail too): a
+# dense block of mid-grey (a colour stamp scanned in grey) that text never makes.
+_STAMP_MIN_SHARE = 0.03  # share of a corner window that is filled, to call it a stamp
+_STAMP_DOMINANCE = 2.5  # ... and this many times more than any other corner
+
+
+def envelope_rotation(img: np.ndarray) -> int | None:
+    """Clockwise degrees (0/90/180/270) that put an envelope page's stamp in the upper-right
+    corner, i.e. make it upright; None when no corner clearly holds a stamp.
+
+    Letter-page orientation cues (flush-left lines, ascenders) mislead on envelopes, whose
+    blocks sit left, centre and right; the stamp does not. ~5 ms.
+    """
+    gray = img if img.ndim == 2 else img.mean(axis=2).astype(np.uint8)
+    step = max(1, max(gray.shape) // 700)  # ~75 DPI: text strokes are 1-2 px, a stamp 50+
+    small = np.ascontiguousarray(gray[::step, ::step])
+    h, w = small.shape
+    landscape = w >= h
+    cw, ch = (int(0.22 * w), int(0.35 * h)) if landscape else (int(0.35 * w), int(0.22 * h))
+    kernel = np.ones((5, 5), np.uint8)
+
+    def stamp_share(window: np.ndarray) -> float:
+        paper = int(np.percentile(window, 75))  # per corner: the lamp lights corners unevenly
+        filled = (window < paper - 25).astype(np.uint8)
+        # Opening erases strokes (text, postmark rings); filled areas survive.
+        return float(cv2.morphologyEx(filled, cv2.MORPH_OPEN, kernel).mean())
+
+    corners = {
+        "tl": stamp_share(small[:ch, :cw]),
+        "tr": stamp_share(small[:ch, w - cw :]),
+        "bl": stamp_share(small[h - ch :, :cw]),
+        "br": stamp_share(small[h - ch :, w - cw :]),
+    }
+    # Where the stamp is -> clockwise turn that brings it to the upper right.
+    turns = {"tr": 0, "bl": 180} if landscape else {"tl": 90, "br": 270}
+    best = max(turns, key=lambda k: corners[k])
+    others = max(v for k, v in corners.items() if k != best)
+    if corners[best] < _STAMP_MIN_SHARE or corners[best] < _STAMP_DOMINANCE * others:
+        return None
+    return turns[best]
+
+
+def read_envelope(img: np.ndarray, *, languages: str = "eng+spa", timeout: int = 120):  # noqa: ANN201
+    """`ocr.pipeline.read_page` for an envelope page: turned upright by its stamp when the stamp
+    is clear (the letter-page orientation cues are then skipped), else `read_page` as is.
+    Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn applied."""
+    import dataclasses
+
+    from ocr.pipeline import read_page
+    from ocr.preprocess import PreprocessOptions, rotate_right_angle
+
+    turn = envelope_rotation(img)
+    if turn is None:
+        return read_page(img, languages=languages, timeout=timeout)
+    upright = rotate_right_angle(img, turn)
+    options = dataclasses.replace(PreprocessOptions(), orient=False)
+    prepared, page = read_page(upright, languages=languages, options=options, timeout=timeout)
+    prepared.rotation = page.rotation = turn
+    return prepared, page
 
 
 # --- reading the sender block -----------------------------------------------------------

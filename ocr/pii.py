@@ -135,9 +135,6 @@ class _Doc:
         # phonenumbers does not look across line breaks; a number may be split over two lines.
         self.flat = self.folded.replace("\n", " ").replace("\t", " ")
 
-    def digits(self, start: int, end: int) -> str:
-        return re.sub(r"\D", "", self.folded[start:end])
-
 
 def _digit_class() -> str:
     return "[0-9" + re.escape("".join(_TO_DIGIT)) + "]"

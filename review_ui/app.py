@@ -72,6 +72,7 @@ def create_app() -> FastAPI:
     app.state.login_limiter = LoginLimiter()
     app.state.secure_cookies = settings.base_url.startswith("https://")
 
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (account, letters, mailroom, penpal, admin):
         app.include_router(module.router)

@@ -92,7 +92,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     api = f"http://127.0.0.1:{port}/api"
     try:
-        wait_for_http(f"{api}/health", timeout=120)
+        wait_for_http(f"{api}/health", timeout=300)
         os.environ["PREFECT_API_URL"] = api
         os.environ["PREFECT_HOME"] = str(prefect_home)
         yield api

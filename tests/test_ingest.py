@@ -114,3 +114,45 @@ def test_bad_files_are_quarantined_and_the_batch_goes_on(
             "quarantined"
         assert not s.scalar(select(func.count()).select_from(MailItem)
                             .where(MailItem.status.in_(["processing", "received"])))
+
+
+def test_a_scanner_run_becomes_one_item_per_letter_in_order(
+    prefect_api: str, lb_home: Path, tmp_path: Path
+) -> None:
+    """GIVEN one scanner run holding three letters with separator sheets and blank duplex backs,
+    the third from a sender who is not on the roster
+    WHEN ingested THEN there are exactly three items in scan order, without separators or blank
+    pages, the first two routed to their pen pals and the stranger's letter `unrouted`."""
+    from letterbridge.samples import Person, make_letter, make_roster, make_scanner_run, write_run
+
+    roster = make_roster(6, seed=21)
+    csvs = roster.write_csvs(tmp_path / "roster")
+    result = CliRunner().invoke(app, ["roster", "import", *[a for kind, path in csvs.items()
+                                                             for a in (f"--{kind}", str(path))]])
+    assert result.exit_code == 0, result.output
+    matched = {number for number, _ in roster.matches}
+    known = [p for p in roster.inmates if p.inmate_number in matched][:2]
+    stranger = Person(inmate_number="55501-042", name="Walter Nobody",
+                      facility=known[0].facility, system="federal")
+    letters = [make_letter(person, seed=40 + n, style="typed", n_pages=1, degrade="none",
+                           pii=False) for n, person in enumerate([*known, stranger])]
+    pages, groups = make_scanner_run(letters, separators=True, duplex_blanks=True)
+    run = write_run(pages, tmp_path / "run-0001.pdf")
+    result = CliRunner().invoke(app, ["ingest", str(run)])
+    assert result.exit_code == 0, result.output
+    with session_scope() as s:
+        items = s.scalars(select(MailItem).order_by(MailItem.first_source_page)).all()
+        assert len(items) == 3
+        assert [[p.source_page for p in item.pages] for item in items] == \
+            [[n for n in group if not _is_blank_back(pages, n)] for group in groups]
+        assert all(p.kind in {"envelope", "letter"} for item in items for p in item.pages)
+        assert [item.inmate.inmate_number if item.inmate else None for item in items[:2]] == \
+            [p.inmate_number for p in known]
+        assert items[0].volunteer is not None and items[1].volunteer is not None
+        assert items[2].status == "unrouted" and items[2].volunteer_id is None
+
+
+def _is_blank_back(pages: list, n: int) -> bool:
+    from ocr.preprocess import is_blank
+
+    return is_blank(pages[n - 1])

@@ -7,13 +7,15 @@ from typing import Annotated
 
 import typer
 
-samples_app = typer.Typer(help="Synthetic scanned mail for trying Letterbridge out.",
-                          no_args_is_help=True)
+samples_app = typer.Typer(
+    help="Synthetic scanned mail for trying Letterbridge out.", no_args_is_help=True
+)
 
 
 def separator_sheet(
     out: Annotated[Path, typer.Option("--out", help="Where to write the one-page PDF.")] = Path(
-        "separator-sheet.pdf"),
+        "separator-sheet.pdf"
+    ),
 ) -> None:
     """Write the separator sheet to print: put one before each letter in a scanner run."""
     from ocr.separator import separator_sheet_pdf
@@ -26,10 +28,16 @@ def separator_sheet(
 @samples_app.command("generate")
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder for roster CSVs, letters and truth.")],
-    letters: Annotated[int, typer.Option("--letters", min=1, max=500, help="How many letters.")] = 5,
+    letters: Annotated[
+        int, typer.Option("--letters", min=1, max=500, help="How many letters.")
+    ] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 7,
-    handwriting_share: Annotated[float, typer.Option(
-        "--handwriting-share", min=0.0, max=1.0, help="Share of handwriting-style letters.")] = 0.3,
+    handwriting_share: Annotated[
+        float,
+        typer.Option(
+            "--handwriting-share", min=0.0, max=1.0, help="Share of handwriting-style letters."
+        ),
+    ] = 0.3,
     inmates: Annotated[int, typer.Option("--inmates", min=6, help="Roster size.")] = 12,
     degrade: Annotated[str, typer.Option("--degrade", help="none | scan | hard")] = "scan",
 ) -> None:
@@ -38,9 +46,14 @@ def generate(
 
     if degrade not in ("none", "scan", "hard"):
         raise typer.BadParameter("--degrade must be none, scan or hard")
-    result = generate_sample_set(out, n_letters=letters, seed=seed,
-                                 handwriting_share=handwriting_share, n_inmates=inmates,
-                                 degrade=degrade)
+    result = generate_sample_set(
+        out,
+        n_letters=letters,
+        seed=seed,
+        handwriting_share=handwriting_share,
+        n_inmates=inmates,
+        degrade=degrade,
+    )
     typer.echo(f"roster:   {result['roster_dir']}")
     for name, path in result["roster"].items():
         typer.echo(f"  {name:<11} {path}")
@@ -49,9 +62,11 @@ def generate(
         typer.echo(f"  {path}")
     typer.echo(f"truth:    {out / 'truth'} ({len(result['truth'])} files)")
     typer.echo(f"manifest: {result['manifest']}")
-    typer.echo(f"next: letterbridge roster import --facilities {result['roster']['facilities']} "
-               f"--inmates {result['roster']['inmates']} --volunteers {result['roster']['volunteers']} "
-               f"--matches {result['roster']['matches']} && letterbridge ingest {result['letters_dir']}")
+    typer.echo(
+        f"next: letterbridge roster import --facilities {result['roster']['facilities']} "
+        f"--inmates {result['roster']['inmates']} --volunteers {result['roster']['volunteers']} "
+        f"--matches {result['roster']['matches']} && letterbridge ingest {result['letters_dir']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from letterbridge.samples.letter import (
     DETAIL_KINDS,
     PlantedDetail,
     SampleLetter,
+    make_envelope,
     make_letter,
 )
 from letterbridge.samples.roster import (
@@ -42,6 +43,7 @@ __all__ = [
     "luhn_valid",
     "make_bad_inputs",
     "make_demo_set",
+    "make_envelope",
     "make_letter",
     "make_roster",
     "make_scanner_run",

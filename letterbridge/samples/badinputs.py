@@ -34,8 +34,12 @@ def huge_png(width: int = 20000, height: int = 20000) -> bytes:
     parts = [comp.compress(chunk) for _ in range(height // 500)]
     parts += [comp.compress(row * (height % 500)), comp.flush()]
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", b"".join(parts))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def make_bad_inputs(out_dir: Path) -> dict[str, str]:
@@ -51,17 +55,20 @@ def make_bad_inputs(out_dir: Path) -> dict[str, str]:
     for page in PdfReader(io.BytesIO(good)).pages:
         writer.add_page(page)
     try:
-        writer.encrypt(user_password="letterbridge-secret", owner_password="owner-secret",
-                       algorithm="AES-128")
+        writer.encrypt(
+            user_password="letterbridge-secret", owner_password="owner-secret", algorithm="AES-128"
+        )
     except Exception:  # noqa: BLE001 - AES needs the cryptography package; RC4 is built in
-        writer.encrypt(user_password="letterbridge-secret", owner_password="owner-secret",
-                       algorithm="RC4-128")
+        writer.encrypt(
+            user_password="letterbridge-secret", owner_password="owner-secret", algorithm="RC4-128"
+        )
     with (out_dir / "encrypted.pdf").open("wb") as fh:
         writer.write(fh)
 
     (out_dir / "huge.png").write_bytes(huge_png())
     (out_dir / "notapdf.pdf").write_text(
-        "Dear Sam,\nThis is a plain text file with a .pdf name.\n", encoding="utf-8")
+        "Dear Sam,\nThis is a plain text file with a .pdf name.\n", encoding="utf-8"
+    )
     return {
         "empty.pdf": "empty_file",
         "truncated.pdf": "corrupt_file",
@@ -69,4 +76,3 @@ def make_bad_inputs(out_dir: Path) -> dict[str, str]:
         "huge.png": "image_too_large",
         "notapdf.pdf": "unsupported_format",  # a reader may fairly say corrupt_file instead
     }
-

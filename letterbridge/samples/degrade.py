@@ -18,7 +18,7 @@ def _light_field(rng: np.random.Generator, h: int, w: int, strength: float) -> n
     gh, gw = 8, 8
     yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * xx / (gw - 1) + np.sin(angle) * yy / (gh - 1))
+    ramp = np.cos(angle) * xx / (gw - 1) + np.sin(angle) * yy / (gh - 1)
     ramp = (ramp - ramp.min()) / max(1e-6, float(ramp.max() - ramp.min()))
     blob = rng.standard_normal((gh, gw)).astype(np.float32) * 0.25
     small = 255.0 * (1.0 - strength * np.clip(0.75 * ramp + blob, 0, 1))
@@ -34,21 +34,22 @@ def _add_noise(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.nd
     h, w = img.shape
     oy, ox = int(rng.integers(0, 512)), int(rng.integers(0, 512))
     reps = (h // 512 + 2, w // 512 + 2)
-    pos_big = np.tile(pos, reps)[oy:oy + h, ox:ox + w]
-    neg_big = np.tile(neg, reps)[oy:oy + h, ox:ox + w]
+    pos_big = np.tile(pos, reps)[oy : oy + h, ox : ox + w]
+    neg_big = np.tile(neg, reps)[oy : oy + h, ox : ox + w]
     return cv2.subtract(cv2.add(img, pos_big), neg_big)
 
 
 def rotate(img: np.ndarray, angle: float, border: int) -> np.ndarray:
     h, w = img.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.warpAffine(
+        img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+    )
 
 
 def _tone(img: np.ndarray, paper_level: float, ink_floor: float) -> np.ndarray:
     """White becomes the paper's tone, black the ink's (never quite black after a scan)."""
-    lut = (ink_floor + (paper_level - ink_floor) * np.arange(256, dtype=np.float32) / 255.0)
+    lut = ink_floor + (paper_level - ink_floor) * np.arange(256, dtype=np.float32) / 255.0
     return cv2.LUT(img, np.clip(lut, 0, 255).astype(np.uint8))
 
 
@@ -85,7 +86,9 @@ def degrade_page(
         n = int(rng.integers(30, 120))  # dust specks
         ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
         for y, x in zip(ys, xs, strict=True):
-            cv2.circle(img, (int(x), int(y)), int(rng.integers(1, 4)), int(rng.integers(40, 140)), -1)
+            cv2.circle(
+                img, (int(x), int(y)), int(rng.integers(1, 4)), int(rng.integers(40, 140)), -1
+            )
         quality = int(rng.integers(25, 46))
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok:
@@ -93,7 +96,9 @@ def degrade_page(
     return img, {"angle": round(angle, 4), "flipped": flipped}
 
 
-def map_box(box: tuple[int, int, int, int], transform: dict, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def map_box(
+    box: tuple[int, int, int, int], transform: dict, shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
     """A clean-page box as an axis-aligned box on the scanned page (same size as the clean one)."""
     h, w = shape[:2]
     x0, y0, x1, y1 = box
@@ -102,21 +107,27 @@ def map_box(box: tuple[int, int, int, int], transform: dict, shape: tuple[int, i
         pts = np.stack([w - pts[:, 0], h - pts[:, 1]], axis=1)
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), float(transform.get("angle", 0.0)), 1.0)
     pts = pts @ m[:, :2].T + m[:, 2]
-    return (max(0, int(np.floor(pts[:, 0].min()))), max(0, int(np.floor(pts[:, 1].min()))),
-            min(w, int(np.ceil(pts[:, 0].max()))), min(h, int(np.ceil(pts[:, 1].max()))))
+    return (
+        max(0, int(np.floor(pts[:, 0].min()))),
+        max(0, int(np.floor(pts[:, 1].min()))),
+        min(w, int(np.ceil(pts[:, 0].max()))),
+        min(h, int(np.ceil(pts[:, 1].max()))),
+    )
 
 
 def blank_back(
     shape: tuple[int, int], rng: np.random.Generator, *, front: np.ndarray | None = None
 ) -> np.ndarray:
-    """The empty back of a duplex-scanned sheet: off-white, faint noise, a whisper of show-through."""
+    """The empty back of a duplex-scanned sheet: off-white, faint noise, faint show-through."""
     h, w = shape
     img = np.full((h, w), int(rng.integers(228, 248)), dtype=np.uint8)
     if front is not None and front.shape == (h, w):
         # the front's ink, mirrored and heavily blurred, a few grey levels deep at most
         small = cv2.resize(front[:, ::-1], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
-        ink = (255 - cv2.GaussianBlur(small, (0, 0), 1.5)).astype(np.float32)
-        ink = cv2.resize(ink * float(rng.uniform(0.01, 0.03)), (w, h), interpolation=cv2.INTER_LINEAR)
-        img = cv2.subtract(img, np.clip(ink, 0, 255).astype(np.uint8))
-    img = cv2.multiply(img, _light_field(rng, h, w, float(rng.uniform(0.02, 0.06))), scale=1.0 / 255.0)
+        ink = (255.0 - cv2.GaussianBlur(small, (0, 0), 1.5)) * float(rng.uniform(0.01, 0.03))
+        ink_small = np.clip(np.rint(ink), 0, 255).astype(np.uint8)
+        img = cv2.subtract(img, cv2.resize(ink_small, (w, h), interpolation=cv2.INTER_LINEAR))
+    img = cv2.multiply(
+        img, _light_field(rng, h, w, float(rng.uniform(0.02, 0.06))), scale=1.0 / 255.0
+    )
     return _add_noise(img, rng, float(rng.uniform(1.5, 3.0)))

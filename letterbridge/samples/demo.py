@@ -51,26 +51,51 @@ def generate_sample_set(
     for i, sender in enumerate(senders):
         style = "handwriting" if i in hand_at else "typed"
         language = "spa" if i in spanish_at else "eng"
-        letter = make_letter(sender, seed=seed * 100 + i, style=style, language=language,
-                             degrade=degrade, others=roster.inmates)
+        letter = make_letter(
+            sender,
+            seed=seed * 100 + i,
+            style=style,
+            language=language,
+            degrade=degrade,
+            others=roster.inmates,
+        )
         path = write_letter(letter, letters_dir / f"letter-{i + 1:02d}.pdf", truth_dir=truth_dir)
         truth = truth_path(path, truth_dir)
         on_roster = roster.person(sender.inmate_number) is not None
         letters.append(path)
         truths.append(truth)
-        entries.append({
-            "file": str(path.relative_to(out_dir)), "truth": str(truth.relative_to(out_dir)),
-            "id": letter.id, "sender": sender.name, "inmate_number": sender.inmate_number,
-            "facility": sender.facility, "style": style, "language": language,
-            "pages": len(letter.pages), "on_roster": on_roster,
-            "expected_volunteer": roster.volunteer_for(sender.inmate_number) if on_roster else None,
-            "expected_status": "routed" if on_roster else "unrouted",
-        })
+        entries.append(
+            {
+                "file": str(path.relative_to(out_dir)),
+                "truth": str(truth.relative_to(out_dir)),
+                "id": letter.id,
+                "sender": sender.name,
+                "inmate_number": sender.inmate_number,
+                "facility": sender.facility,
+                "style": style,
+                "language": language,
+                "pages": len(letter.pages),
+                "on_roster": on_roster,
+                "expected_volunteer": roster.volunteer_for(sender.inmate_number)
+                if on_roster
+                else None,
+                "expected_status": "routed" if on_roster else "unrouted",
+            }
+        )
     manifest = out_dir / "manifest.json"
-    manifest.write_text(json.dumps({"seed": seed, "letters": entries}, indent=1, ensure_ascii=False),
-                        encoding="utf-8")
-    return {"out_dir": out_dir, "roster": roster_paths, "letters": letters, "truth": truths,
-            "manifest": manifest, "letters_dir": letters_dir, "roster_dir": out_dir / "roster"}
+    manifest.write_text(
+        json.dumps({"seed": seed, "letters": entries}, indent=1, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    return {
+        "out_dir": out_dir,
+        "roster": roster_paths,
+        "letters": letters,
+        "truth": truths,
+        "manifest": manifest,
+        "letters_dir": letters_dir,
+        "roster_dir": out_dir / "roster",
+    }
 
 
 def make_demo_set(out_dir: Path, *, n_letters: int = 5, seed: int = 7) -> dict:

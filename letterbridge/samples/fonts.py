@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import ImageFont
@@ -34,38 +34,62 @@ class FontSpec:
 TYPED_FONTS = [
     FontSpec(
         "liberation-serif",
-        ("truetype/liberation2/LiberationSerif-Regular.ttf",
-         "truetype/liberation/LiberationSerif-Regular.ttf"),
+        (
+            "truetype/liberation2/LiberationSerif-Regular.ttf",
+            "truetype/liberation/LiberationSerif-Regular.ttf",
+        ),
         "fonts-liberation2",
     ),
     FontSpec(
         "liberation-sans",
-        ("truetype/liberation2/LiberationSans-Regular.ttf",
-         "truetype/liberation/LiberationSans-Regular.ttf"),
+        (
+            "truetype/liberation2/LiberationSans-Regular.ttf",
+            "truetype/liberation/LiberationSans-Regular.ttf",
+        ),
         "fonts-liberation2",
         size_scale=0.94,
     ),
     FontSpec(
         "liberation-mono",  # the typewriter look of a prison law-library machine
-        ("truetype/liberation2/LiberationMono-Regular.ttf",
-         "truetype/liberation/LiberationMono-Regular.ttf"),
+        (
+            "truetype/liberation2/LiberationMono-Regular.ttf",
+            "truetype/liberation/LiberationMono-Regular.ttf",
+        ),
         "fonts-liberation2",
         size_scale=0.92,
     ),
-    FontSpec("dejavu-serif", ("truetype/dejavu/DejaVuSerif.ttf",), "fonts-dejavu-core", size_scale=0.9),
-    FontSpec("dejavu-sans", ("truetype/dejavu/DejaVuSans.ttf",), "fonts-dejavu-core", size_scale=0.88),
+    FontSpec(
+        "dejavu-serif", ("truetype/dejavu/DejaVuSerif.ttf",), "fonts-dejavu-core", size_scale=0.9
+    ),
+    FontSpec(
+        "dejavu-sans", ("truetype/dejavu/DejaVuSans.ttf",), "fonts-dejavu-core", size_scale=0.88
+    ),
 ]
 
 HANDWRITING_FONTS = [
     FontSpec("comic-neue", ("opentype/comic-neue/ComicNeue-Regular.otf",), "fonts-comic-neue"),
     FontSpec("comic-neue-light", ("opentype/comic-neue/ComicNeue-Light.otf",), "fonts-comic-neue"),
-    FontSpec("comic-neue-italic", ("opentype/comic-neue/ComicNeue-Italic.otf",), "fonts-comic-neue"),
+    FontSpec(
+        "comic-neue-italic", ("opentype/comic-neue/ComicNeue-Italic.otf",), "fonts-comic-neue"
+    ),
     # A real cursive-ish hand: hard for Tesseract, used on letter pages, never on envelopes.
-    FontSpec("dkg", ("truetype/fifthhorseman/dkg.ttf",), "fonts-dkg-handwriting", size_scale=1.1,
-             envelope_ok=False),
+    FontSpec(
+        "dkg",
+        ("truetype/fifthhorseman/dkg.ttf",),
+        "fonts-dkg-handwriting",
+        size_scale=1.1,
+        envelope_ok=False,
+    ),
     # Humor Sans has ASCII capitals only: never used for Spanish; its digits OCR badly.
-    FontSpec("humor-sans", ("truetype/humor-sans/Humor-Sans.ttf",), "fonts-humor-sans",
-             latin1=False, size_scale=0.95, caps_only=True, envelope_ok=False),
+    FontSpec(
+        "humor-sans",
+        ("truetype/humor-sans/Humor-Sans.ttf",),
+        "fonts-humor-sans",
+        latin1=False,
+        size_scale=0.95,
+        caps_only=True,
+        envelope_ok=False,
+    ),
 ]
 
 BOLD_SANS = FontSpec(
@@ -79,7 +103,7 @@ class FontMissing(RuntimeError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def font_path(key: str) -> Path:
     spec = ALL_FONTS[key]
     for root in _FONT_ROOTS:

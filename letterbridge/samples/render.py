@@ -21,7 +21,7 @@ Box = tuple[int, int, int, int]
 
 @dataclass
 class Tok:
-    """One unbreakable piece of a line: a word, or a planted value with the punctuation around it."""
+    """One unbreakable piece of a line: a word, or a planted value with its punctuation."""
 
     text: str
     kind: str | None = None  # a PlantedDetail kind, or "sender_name" / "sender_number"
@@ -32,7 +32,7 @@ class Tok:
     def value(self) -> str:
         if self.span is None:
             return self.text
-        return self.text[self.span[0]:self.span[1]]
+        return self.text[self.span[0] : self.span[1]]
 
 
 @dataclass
@@ -84,7 +84,9 @@ class Hand:
         return (self.bottom - self.top) // self.pitch
 
 
-def choose_hand(rng: random.Random, *, style: str, language: str, ruled: bool | None = None) -> Hand:
+def choose_hand(
+    rng: random.Random, *, style: str, language: str, ruled: bool | None = None
+) -> Hand:
     if style == "handwriting":
         spec = rng.choice(fonts.available(fonts.HANDWRITING_FONTS, language=language))
         size = rng.randrange(54, 64)
@@ -93,19 +95,38 @@ def choose_hand(rng: random.Random, *, style: str, language: str, ruled: bool | 
         if ruled is None:
             ruled = rng.random() < 0.6
         left = 390 if ruled else rng.randrange(220, 320)
-        return Hand(spec.key, size, pitch, ink=rng.randrange(15, 75), handwriting=True,
-                    left=left, right=PAGE_W - rng.randrange(160, 260), top=rng.randrange(240, 330),
-                    ruled=ruled, margin_line=ruled and rng.random() < 0.85,
-                    jitter=rng.uniform(2.5, 5.0), word_jitter=rng.uniform(1.0, 2.5),
-                    slope=rng.uniform(0.0, 0.006), indent=rng.choice([0, 80, 120]))
+        return Hand(
+            spec.key,
+            size,
+            pitch,
+            ink=rng.randrange(15, 75),
+            handwriting=True,
+            left=left,
+            right=PAGE_W - rng.randrange(160, 260),
+            top=rng.randrange(240, 330),
+            ruled=ruled,
+            margin_line=ruled and rng.random() < 0.85,
+            jitter=rng.uniform(2.5, 5.0),
+            word_jitter=rng.uniform(1.0, 2.5),
+            slope=rng.uniform(0.0, 0.006),
+            indent=rng.choice([0, 80, 120]),
+        )
     spec = rng.choice(fonts.available(fonts.TYPED_FONTS, language=language))
     size = rng.randrange(46, 51)  # 11-12 pt at 300 DPI
     pitch = int(size * rng.uniform(1.3, 1.6))
     if ruled:
         pitch = max(pitch, 84)
-    return Hand(spec.key, size, pitch, ink=rng.randrange(0, 35), handwriting=False,
-                left=390 if ruled else 300, ruled=bool(ruled), margin_line=bool(ruled),
-                indent=rng.choice([0, 0, 120]))
+    return Hand(
+        spec.key,
+        size,
+        pitch,
+        ink=rng.randrange(0, 35),
+        handwriting=False,
+        left=390 if ruled else 300,
+        ruled=bool(ruled),
+        margin_line=bool(ruled),
+        indent=rng.choice([0, 0, 120]),
+    )
 
 
 # --- tokens and rows ---------------------------------------------------------------------
@@ -135,8 +156,13 @@ def fill_template(template: str, values: dict[str, tuple[str, str, int]]) -> lis
     return toks
 
 
-def wrap(toks: list[Tok], hand: Hand, *, first_indent: int = 0, group: int | None = None) -> list[Row]:
+def wrap(
+    toks: list[Tok], hand: Hand, *, first_indent: int = 0, group: int | None = None
+) -> list[Row]:
     font = hand.font
+    if hand.caps:  # measure what will be drawn
+        for tok in toks:
+            tok.text = tok.text.upper()
     space = font.getlength(" ") * (1.25 if hand.handwriting else 1.0)
     width = hand.right - hand.left
     rows: list[Row] = []
@@ -174,7 +200,7 @@ def paginate(rows: list[Row], hand: Hand, header: Callable[[int], list[Row]]) ->
             new = header(len(pages) + 1)
             pages.append(list(new))
             continue
-        page.extend(rows[i:i + n])
+        page.extend(rows[i : i + n])
         i += n
     return pages
 
@@ -199,7 +225,12 @@ class DrawnPage:
 
 def _clip(box: tuple[float, float, float, float], w: int, h: int) -> Box:
     x0, y0, x1, y1 = box
-    return (max(0, math.floor(x0)), max(0, math.floor(y0)), min(w, math.ceil(x1)), min(h, math.ceil(y1)))
+    return (
+        max(0, math.floor(x0)),
+        max(0, math.floor(y0)),
+        min(w, math.ceil(x1)),
+        min(h, math.ceil(y1)),
+    )
 
 
 def draw_rows(
@@ -287,14 +318,19 @@ def draw_letter_page(rows: list[Row], hand: Hand, rng: random.Random) -> DrawnPa
         if hand.margin_line:
             x = hand.left - 45
             draw.line([(x, 0), (x, PAGE_H)], fill=rng.randrange(150, 190), width=4)
-    placed, _ = draw_rows(draw, rows, hand, rng, left=hand.left, right=hand.right, top=hand.top,
-                          size=(PAGE_W, PAGE_H))
+    placed, _ = draw_rows(
+        draw, rows, hand, rng, left=hand.left, right=hand.right, top=hand.top, size=(PAGE_W, PAGE_H)
+    )
     return DrawnPage(np.asarray(img), rows_text(rows), placed)
 
 
 def union(boxes: list[Box]) -> Box:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def draw_stamp(draw: ImageDraw.ImageDraw, rng: random.Random, *, x1: int, y0: int) -> Box:
@@ -306,8 +342,16 @@ def draw_stamp(draw: ImageDraw.ImageDraw, rng: random.Random, *, x1: int, y0: in
     for k in range(5):  # a flag-like pattern
         yy = y0 + 40 + k * 28
         draw.rectangle([x0 + 30, yy, x1 - 30, yy + 12], fill=150)
-    small = fonts.font("dejavu-sans-bold", 30)
-    draw.text((x0 + 32, y0 + h - 40), "USA FOREVER", font=small, fill=70, anchor="ls")
+    size = 30
+    while fonts.font("dejavu-sans-bold", size).getlength("USA FOREVER") > w - 50 and size > 12:
+        size -= 2
+    draw.text(
+        ((x0 + x1) // 2, y0 + h - 36),
+        "USA FOREVER",
+        font=fonts.font("dejavu-sans-bold", size),
+        fill=70,
+        anchor="ms",
+    )
     # cancellation: wavy lines left of and over the stamp, and a round postmark
     cx, cy, r = x0 - 160, y0 + h // 2, 95
     draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=110, width=4)

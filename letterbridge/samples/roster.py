@@ -1,4 +1,4 @@
-"""Invented facilities, inmates, volunteers and matches, written as the roster CSVs of ARCHITECTURE.md."""
+"""Invented facilities, inmates, volunteers and matches, as the roster CSVs of ARCHITECTURE.md."""
 
 from __future__ import annotations
 
@@ -14,32 +14,110 @@ SYSTEMS = ["federal", "ca", "il", "tx", "ny", "pa"]
 
 # Invented institutions (names and box numbers are made up) in towns that fit their system.
 FACILITIES: list[dict] = [
-    {"name": "FCI Pine Hollow", "address_line": "P.O. Box 5300", "city": "Florence",
-     "state": "CO", "zip": "81226", "system": "federal"},
-    {"name": "USP Granite Falls", "address_line": "P.O. Box 1090", "city": "Coleman",
-     "state": "FL", "zip": "33521", "system": "federal"},
-    {"name": "FCI Cedar Bend", "address_line": "P.O. Box 950", "city": "Oxford",
-     "state": "WI", "zip": "53952", "system": "federal"},
-    {"name": "Dry Creek State Prison", "address_line": "P.O. Box 4490", "city": "Lancaster",
-     "state": "CA", "zip": "93539", "system": "ca"},
-    {"name": "Sierra Vista Correctional Facility", "address_line": "24900 Highway 202",
-     "city": "Tehachapi", "state": "CA", "zip": "93561", "system": "ca"},
-    {"name": "Prairie Ridge Correctional Center", "address_line": "P.O. Box 711",
-     "city": "Menard", "state": "IL", "zip": "62259", "system": "il"},
-    {"name": "Kaskaskia River Correctional Center", "address_line": "1101 Prison Road",
-     "city": "Pontiac", "state": "IL", "zip": "61764", "system": "il"},
-    {"name": "Bluebonnet Unit", "address_line": "2664 FM 2054", "city": "Tennessee Colony",
-     "state": "TX", "zip": "75886", "system": "tx"},
-    {"name": "Brazos Valley Unit", "address_line": "1300 FM 655", "city": "Rosharon",
-     "state": "TX", "zip": "77583", "system": "tx"},
-    {"name": "Mohawk Hills Correctional Facility", "address_line": "P.O. Box 8451",
-     "city": "Romulus", "state": "NY", "zip": "14541", "system": "ny"},
-    {"name": "Hudson Ridge Correctional Facility", "address_line": "P.O. Box 2001",
-     "city": "Dannemora", "state": "NY", "zip": "12929", "system": "ny"},
-    {"name": "SCI Laurel Run", "address_line": "1 Kelley Drive", "city": "Coal Township",
-     "state": "PA", "zip": "17866", "system": "pa"},
-    {"name": "SCI Blue Mountain", "address_line": "175 Progress Drive", "city": "Waynesburg",
-     "state": "PA", "zip": "15370", "system": "pa"},
+    {
+        "name": "FCI Pine Hollow",
+        "address_line": "P.O. Box 5300",
+        "city": "Florence",
+        "state": "CO",
+        "zip": "81226",
+        "system": "federal",
+    },
+    {
+        "name": "USP Granite Falls",
+        "address_line": "P.O. Box 1090",
+        "city": "Coleman",
+        "state": "FL",
+        "zip": "33521",
+        "system": "federal",
+    },
+    {
+        "name": "FCI Cedar Bend",
+        "address_line": "P.O. Box 950",
+        "city": "Oxford",
+        "state": "WI",
+        "zip": "53952",
+        "system": "federal",
+    },
+    {
+        "name": "Dry Creek State Prison",
+        "address_line": "P.O. Box 4490",
+        "city": "Lancaster",
+        "state": "CA",
+        "zip": "93539",
+        "system": "ca",
+    },
+    {
+        "name": "Sierra Vista Correctional Facility",
+        "address_line": "24900 Highway 202",
+        "city": "Tehachapi",
+        "state": "CA",
+        "zip": "93561",
+        "system": "ca",
+    },
+    {
+        "name": "Prairie Ridge Correctional Center",
+        "address_line": "P.O. Box 711",
+        "city": "Menard",
+        "state": "IL",
+        "zip": "62259",
+        "system": "il",
+    },
+    {
+        "name": "Kaskaskia River Correctional Center",
+        "address_line": "1101 Prison Road",
+        "city": "Pontiac",
+        "state": "IL",
+        "zip": "61764",
+        "system": "il",
+    },
+    {
+        "name": "Bluebonnet Unit",
+        "address_line": "2664 FM 2054",
+        "city": "Tennessee Colony",
+        "state": "TX",
+        "zip": "75886",
+        "system": "tx",
+    },
+    {
+        "name": "Brazos Valley Unit",
+        "address_line": "1300 FM 655",
+        "city": "Rosharon",
+        "state": "TX",
+        "zip": "77583",
+        "system": "tx",
+    },
+    {
+        "name": "Mohawk Hills Correctional Facility",
+        "address_line": "P.O. Box 8451",
+        "city": "Romulus",
+        "state": "NY",
+        "zip": "14541",
+        "system": "ny",
+    },
+    {
+        "name": "Hudson Ridge Correctional Facility",
+        "address_line": "P.O. Box 2001",
+        "city": "Dannemora",
+        "state": "NY",
+        "zip": "12929",
+        "system": "ny",
+    },
+    {
+        "name": "SCI Laurel Run",
+        "address_line": "1 Kelley Drive",
+        "city": "Coal Township",
+        "state": "PA",
+        "zip": "17866",
+        "system": "pa",
+    },
+    {
+        "name": "SCI Blue Mountain",
+        "address_line": "175 Progress Drive",
+        "city": "Waynesburg",
+        "state": "PA",
+        "zip": "15370",
+        "system": "pa",
+    },
 ]
 _FACILITY_BY_NAME = {f["name"]: f for f in FACILITIES}
 
@@ -67,13 +145,21 @@ class Roster:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         tables = {
-            "facilities": (["name", "address_line", "city", "state", "zip", "system"],
-                           [[f[k] for k in ("name", "address_line", "city", "state", "zip", "system")]
-                            for f in self.facilities]),
-            "inmates": (["inmate_number", "name", "facility"],
-                        [[p.inmate_number, p.name, p.facility] for p in self.inmates]),
-            "volunteers": (["email", "display_name"],
-                           [[v["email"], v["display_name"]] for v in self.volunteers]),
+            "facilities": (
+                ["name", "address_line", "city", "state", "zip", "system"],
+                [
+                    [f[k] for k in ("name", "address_line", "city", "state", "zip", "system")]
+                    for f in self.facilities
+                ],
+            ),
+            "inmates": (
+                ["inmate_number", "name", "facility"],
+                [[p.inmate_number, p.name, p.facility] for p in self.inmates],
+            ),
+            "volunteers": (
+                ["email", "display_name"],
+                [[v["email"], v["display_name"]] for v in self.volunteers],
+            ),
             "matches": (["inmate_number", "volunteer_email"], [list(m) for m in self.matches]),
         }
         paths = {}
@@ -104,13 +190,19 @@ class Roster:
 
 
 def facility_info(name: str) -> dict:
-    """The catalogue entry for a facility name; an invented but stable address for any other name."""
+    """The catalogue entry for a facility name; a stable invented address for any other name."""
     if name in _FACILITY_BY_NAME:
         return dict(_FACILITY_BY_NAME[name])
     rng = random.Random(f"facility:{name}")
     city, state, zip3 = rng.choice(text.CITIES)
-    return {"name": name, "address_line": f"P.O. Box {rng.randrange(100, 9999)}", "city": city,
-            "state": state, "zip": f"{zip3}{rng.randrange(100):02d}", "system": "other"}
+    return {
+        "name": name,
+        "address_line": f"P.O. Box {rng.randrange(100, 9999)}",
+        "city": city,
+        "state": state,
+        "zip": f"{zip3}{rng.randrange(100):02d}",
+        "system": "other",
+    }
 
 
 # --- inmate numbers ----------------------------------------------------------------------
@@ -144,14 +236,31 @@ def _near_number(number: str, rng: random.Random) -> str:
     ch = number[i]
     pool = string.digits if ch.isdigit() else _LETTERS
     new = rng.choice([c for c in pool if c != ch])
-    return number[:i] + new + number[i + 1:]
+    return number[:i] + new + number[i + 1 :]
 
 
 _NAME_TWINS = {
-    "Smith": "Smyth", "Jon": "John", "John": "Jon", "Steven": "Stephen", "Stephen": "Steven",
-    "Brian": "Bryan", "Bryan": "Brian", "Eric": "Erik", "Jeffrey": "Geoffrey", "Allen": "Allan",
-    "Gray": "Grey", "Reed": "Reid", "Cole": "Kole", "Lee": "Li", "Carl": "Karl", "Mark": "Marc",
-    "Perry": "Parry", "Jose": "Josue", "Luis": "Louis", "Garcia": "Garsia", "Diaz": "Dias",
+    "Smith": "Smyth",
+    "Jon": "John",
+    "John": "Jon",
+    "Steven": "Stephen",
+    "Stephen": "Steven",
+    "Brian": "Bryan",
+    "Bryan": "Brian",
+    "Eric": "Erik",
+    "Jeffrey": "Geoffrey",
+    "Allen": "Allan",
+    "Gray": "Grey",
+    "Reed": "Reid",
+    "Cole": "Kole",
+    "Lee": "Li",
+    "Carl": "Karl",
+    "Mark": "Marc",
+    "Perry": "Parry",
+    "Jose": "Josue",
+    "Luis": "Louis",
+    "Garcia": "Garsia",
+    "Diaz": "Dias",
 }
 
 
@@ -171,7 +280,7 @@ def _near_name(name: str, rng: random.Random) -> str:
         repl = rng.choice([v for v in vowels if v != word[j].lower()])
     else:
         repl = rng.choice([c for c in "bcdfghklmnprstvwz" if c != word[j].lower()])
-    parts[i] = word[:j] + repl + word[j + 1:]
+    parts[i] = word[:j] + repl + word[j + 1 :]
     return " ".join(parts)
 
 
@@ -185,7 +294,9 @@ def make_roster(n_inmates: int = 12, *, seed: int = 0, near_duplicates: bool = F
     same name. `Roster.near_duplicate_pairs` lists them.
     """
     rng = random.Random(f"roster:{seed}:{n_inmates}:{near_duplicates}")
-    by_system: dict[str, list[dict]] = {s: [f for f in FACILITIES if f["system"] == s] for s in SYSTEMS}
+    by_system: dict[str, list[dict]] = {
+        s: [f for f in FACILITIES if f["system"] == s] for s in SYSTEMS
+    }
     inmates: list[Person] = []
     numbers: set[str] = set()
     names: set[tuple[str, str]] = set()
@@ -204,7 +315,9 @@ def make_roster(n_inmates: int = 12, *, seed: int = 0, near_duplicates: bool = F
         if near_duplicates and i >= 6 and rng.random() < 0.4:
             base = rng.choice(inmates)
             same_facility = rng.random() < 0.5
-            facility = base.facility if same_facility else rng.choice(by_system[base.system])["name"]
+            facility = (
+                base.facility if same_facility else rng.choice(by_system[base.system])["name"]
+            )
             # sometimes two people really share a name; then only the number tells them apart
             name = base.name if rng.random() < 0.15 else _near_name(base.name, rng)
             twin = Person(_near_number(base.inmate_number, rng), name, facility, base.system)
@@ -231,8 +344,10 @@ def make_roster(n_inmates: int = 12, *, seed: int = 0, near_duplicates: bool = F
         volunteers.append({"email": email, "display_name": display})
 
     n_unmatched = n_inmates // 12
-    matches = [(p.inmate_number, rng.choice(volunteers)["email"])
-               for p in inmates[: n_inmates - n_unmatched]]
+    matches = [
+        (p.inmate_number, rng.choice(volunteers)["email"])
+        for p in inmates[: n_inmates - n_unmatched]
+    ]
     return Roster(facilities, inmates, volunteers, matches, pairs)
 
 
@@ -253,7 +368,8 @@ def make_stranger(roster: Roster, *, seed: int = 0, system: str | None = None) -
         if name in names or any(_distance(number, p.inmate_number) < 3 for p in roster.inmates):
             continue
         candidates = [f for f in roster.facilities if f["system"] == sys_] or [
-            f for f in FACILITIES if f["system"] == sys_]
+            f for f in FACILITIES if f["system"] == sys_
+        ]
         return Person(number, name, rng.choice(candidates)["name"], sys_)
 
 

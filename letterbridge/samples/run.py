@@ -25,8 +25,9 @@ def _write_pdf(pages: list[np.ndarray], path: Path, *, quality: int = 75) -> Non
     # Pillow stores grayscale pages as JPEG streams, like a scanner's PDF; at 300 DPI each
     # page's size in points comes out as the paper size.
     images = _pil(pages)
-    images[0].save(path, "PDF", save_all=True, append_images=images[1:], resolution=DPI,
-                   quality=quality)
+    images[0].save(
+        path, "PDF", save_all=True, append_images=images[1:], resolution=DPI, quality=quality
+    )
 
 
 def truth_path(path: Path, truth_dir: Path | None = None) -> Path:
@@ -34,8 +35,9 @@ def truth_path(path: Path, truth_dir: Path | None = None) -> Path:
     return (Path(truth_dir) if truth_dir else path.parent) / f"{path.name}.truth.json"
 
 
-def write_letter(letter: SampleLetter, path: Path, fmt: str = "pdf", *,
-                 truth_dir: Path | None = None) -> Path:
+def write_letter(
+    letter: SampleLetter, path: Path, fmt: str = "pdf", *, truth_dir: Path | None = None
+) -> Path:
     """Write the scanned pages and `<path>.truth.json` (in `truth_dir` if given); returns the file.
 
     pdf: one image page per scanned page, 300 DPI. tiff: one multi-page file.
@@ -52,8 +54,14 @@ def write_letter(letter: SampleLetter, path: Path, fmt: str = "pdf", *,
         files = [path]
     elif fmt == "tiff":
         images = _pil(letter.pages)
-        images[0].save(path, "TIFF", save_all=True, append_images=images[1:],
-                       compression="tiff_deflate", dpi=(DPI, DPI))
+        images[0].save(
+            path,
+            "TIFF",
+            save_all=True,
+            append_images=images[1:],
+            compression="tiff_deflate",
+            dpi=(DPI, DPI),
+        )
         files = [path]
     else:
         ext = ".png" if fmt == "png" else ".jpg"
@@ -93,8 +101,10 @@ def _damage_qr(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mid = corners.mean(axis=0)
     y = int(mid[1] + rng.uniform(-0.1, 0.1) * side)
     xs = corners[:, 0]
-    out[y - int(side * 0.05): y + int(side * 0.05), max(0, int(xs.min()) - 30): min(w, int(xs.max()) + 30)] = \
-        int(np.median(out))
+    out[
+        y - int(side * 0.05) : y + int(side * 0.05),
+        max(0, int(xs.min()) - 30) : min(w, int(xs.max()) + 30),
+    ] = int(np.median(out))
     return out
 
 

@@ -64,7 +64,9 @@ STREETS = [
     "Jefferson", "Franklin", "Highland", "Park", "Lake", "Hillcrest", "Sunset", "Meadow", "River",
     "Church", "Spring", "Orchard", "Prospect", "Forest", "Madison", "Jackson", "Locust",
 ]
-STREET_TYPES = ["Street", "Avenue", "Road", "Drive", "Lane", "Court", "Place", "Blvd", "St.", "Ave."]
+STREET_TYPES = [
+    "Street", "Avenue", "Road", "Drive", "Lane", "Court", "Place", "Blvd", "St.", "Ave.",
+]
 CITIES = [
     ("Springfield", "IL", "627"), ("Peoria", "IL", "616"), ("Rockford", "IL", "611"),
     ("Fresno", "CA", "937"), ("Bakersfield", "CA", "933"), ("Stockton", "CA", "952"),
@@ -137,7 +139,8 @@ def email(rng: random.Random, name: str | None = None) -> str:
 def street_line(rng: random.Random) -> str:
     line = f"{rng.randrange(12, 9899)} {rng.choice(STREETS)} {rng.choice(STREET_TYPES)}"
     if rng.random() < 0.3:
-        line += rng.choice([f" Apt {rng.randrange(1, 30)}{rng.choice('ABCD')}", f" #{rng.randrange(2, 40)}"])
+        apt = f" Apt {rng.randrange(1, 30)}{rng.choice('ABCD')}"
+        line += rng.choice([apt, f" #{rng.randrange(2, 40)}"])
     return line
 
 
@@ -291,7 +294,7 @@ SLOT_PROSE_EN = [
     "The guys on my tier play {game} every {day} night and I usually lose.",
     "It has been {n} weeks since I got a visit, so your letters mean a lot.",
     "I am saving up for a radio from commissary, it costs about {n} dollars.",
-    "{Relative} wrote me last week and said the {animal} had puppies.",
+    "{Relative} wrote me last week and said the dog had puppies.",
     "My favorite season is {season} because the yard smells like cut grass.",
     "Someday I want to work as a {job} and maybe open my own shop.",
     "We watched a {game} game on the dayroom TV and everybody was yelling.",
@@ -345,7 +348,8 @@ SLOTS_ES = {
     "season": ["la primavera", "el verano", "el otoño", "el invierno"],
     "job": ["soldador", "mecánico", "peluquero", "cocinero", "electricista", "carpintero"],
     "weather": ["lluvioso", "caluroso", "frío", "bonito"],
-    "hobby": ["dibujando", "tejiendo", "escribiendo poemas", "estudiando inglés", "haciendo ejercicio"],
+    "hobby": ["dibujando", "tejiendo", "escribiendo poemas", "estudiando inglés",
+              "haciendo ejercicio"],
     "hour": ["nueve", "diez", "once"],
     "Relative": ["Mi mamá", "Mi hermana", "Mi prima", "Mi tía", "Mi hermano", "Mi abuela"],
 }

@@ -205,7 +205,7 @@
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then((answer) => {
           replyForm.elements.reply_id.value = answer.reply_id;
-          state.textContent = `Draft saved at ${answer.saved_at}.`;
+          state.textContent = `Draft saved at ${answer.saved_at} UTC.`;
           state.dataset.saved = answer.reply_id;
         })
         .catch(() => { state.textContent = "Not saved: the connection failed. Your text is still here; try Save draft."; })
