@@ -6,18 +6,30 @@ flow has Letterbridge installed, so nothing is built, pushed or cloned — it wo
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from letterbridge.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 POOL = "letters"  # deployments are named after their pool: "process-sources/letters"
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    every_seconds: float = 15.0  # hot folder and S3 prefix polls
+    # The sensor looks at the folder / prefix this often (cheap, in the worker process) and
+    # starts a run when something settled is waiting; a scheduled run every `every_seconds`
+    # is the safety net. (A poll as a scheduled run costs a new process, ~3 s of CPU.)
+    poll_seconds: float = 2.0
+    every_seconds: float = 300.0
     settle_seconds: float = 2.0  # a file must stop growing this long before it is taken
     recover_every_seconds: float = 600.0
     recover_min_age_seconds: float = 600.0
@@ -38,6 +50,11 @@ def local_timezone() -> str:
         if "zoneinfo/" in target:
             return target.split("zoneinfo/", 1)[1]
     return "UTC"
+
+
+def host_name() -> str:
+    """This machine, as it appears in deployment names: the hot folder is a machine's own."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()).strip("-") or "worker"
 
 
 def print_batch_dir(settings: Settings) -> Path:
@@ -62,13 +79,13 @@ def served_deployments(settings: Settings | None = None,
         if settings.watch_folder is None:
             raise ValueError("watch_enabled is on but watch_folder is not set")
         deployments.append(hot_folder_flow.to_deployment(
-            name="hot-folder", schedule=Interval(options.every_seconds),
+            name=host_name(), schedule=Interval(options.every_seconds),
             parameters={"folder": str(settings.watch_folder),
                         "settle_seconds": options.settle_seconds},
             description="Take settled files from the hot folder.", **common))
     if settings.s3_intake_enabled:
         deployments.append(s3_intake_flow.to_deployment(
-            name="s3-intake", schedule=Interval(options.every_seconds),
+            name=host_name(), schedule=Interval(options.every_seconds),
             parameters={"prefix": settings.s3_intake_prefix, "dispatch_to": options.dispatch_to},
             description="Take new objects from the S3 intake prefix.", **common))
     if settings.print_batch_enabled:
@@ -81,7 +98,7 @@ def served_deployments(settings: Settings | None = None,
             parameters={"out_dir": str(print_batch_dir(settings))},
             description="Print approved replies.", **common))
     deployments.append(recover_flow.to_deployment(
-        name="recover", schedule=Interval(options.recover_every_seconds),
+        name=host_name(), schedule=Interval(options.recover_every_seconds),
         parameters={"min_age_seconds": options.recover_min_age_seconds},
         description="Resume sources a dead process left unfinished.", **common))
     return deployments
@@ -156,3 +173,119 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
 
 def pool_deployment_name(pool: str = POOL) -> str:
     return f"process-sources/{pool}"
+
+
+# --- the worker's helpers ------------------------------------------------------------------
+
+
+class IntakeSensor(threading.Thread):
+    """Starts a run of `deployment` when `has_work()` says something is waiting.
+
+    Runs in the worker's own process: looking at a folder costs microseconds, a flow run a
+    new process. Never starts a second run while its previous one is unfinished, so files
+    arriving during a long batch wait for that batch to end, then go together.
+    """
+
+    def __init__(self, deployment: str, has_work: Callable[[], bool], *,
+                 poll_seconds: float = 2.0) -> None:
+        super().__init__(name=f"sensor-{deployment}", daemon=True)
+        self.deployment = deployment
+        self.has_work = has_work
+        self.poll_seconds = poll_seconds
+        self.stopped = threading.Event()
+        self.triggered: list[str] = []
+
+    def _busy(self, client) -> bool:  # noqa: ANN001 - a sync PrefectClient
+        if not self.triggered:
+            return False
+        run = client.read_flow_run(self.triggered[-1])
+        return run.state is not None and not run.state.is_final()
+
+    def run(self) -> None:
+        from prefect import get_client
+        from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            while not self.stopped.wait(self.poll_seconds):
+                try:
+                    if not self.has_work() or self._busy(client):
+                        continue
+                    run = run_deployment(self.deployment, timeout=0, as_subflow=False,
+                                         tags=["sensor"])
+                    self.triggered.append(str(run.id))
+                except ObjectNotFound:  # `serve` has not registered the deployment yet
+                    continue
+                except Exception:  # noqa: BLE001 - a sensor must outlive a server hiccup
+                    log.exception("sensor for %s failed; trying again", self.deployment)
+                    time.sleep(5)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], bool]:
+    from flows.intake_logic import HotFolder, snapshot
+
+    hot = HotFolder(folder)
+
+    def check() -> bool:
+        now = time.time()
+        if any(now - seen.mtime_ns / 1e9 >= settle_seconds for seen in snapshot(folder).values()):
+            return True
+        return hot.has_orphaned_claims()
+
+    return check
+
+
+def s3_has_work(prefix: str) -> Callable[[], bool]:
+    from flows.intake_logic import S3Intake
+
+    intake = S3Intake.from_settings(prefix)
+    return lambda: bool(intake.pending(limit=1, unclaimed_only=True))
+
+
+def crash_orphaned_runs(deployment_names: list[str]) -> int:
+    """Mark runs of this machine's deployments (and their subflows) still `Running` as Crashed.
+
+    Called when a worker starts: a run "in progress" then belonged to a worker that died
+    (SIGKILL, power cut) and would otherwise show as running forever in the UI.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    live = FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]))
+    crashed = 0
+    with get_client(sync_client=True) as client:
+        ids = []
+        for name in deployment_names:
+            try:
+                ids.append(client.read_deployment_by_name(name).id)
+            except ObjectNotFound:
+                continue
+        if not ids:
+            return 0
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=live),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)))
+        while runs:
+            for run in runs:
+                client.set_flow_run_state(
+                    run.id, Crashed(message="The worker running this flow died; a new worker "
+                                            "resumed its letters."), force=True)
+                crashed += 1
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                state=live, parent_flow_run_id=FlowRunFilterParentFlowRunId(
+                    any_=[r.id for r in runs])))
+    return crashed

@@ -286,6 +286,17 @@ class HotFolder:
             return None
         return claim
 
+    def has_orphaned_claims(self) -> bool:
+        """Whether a dead run left a claim (checked by briefly taking and dropping its lock)."""
+        if not self.processing.is_dir():
+            return False
+        for folder in (p for p in self.processing.iterdir() if p.is_dir()):
+            fd = self._lock(folder.name)
+            if fd is not None:
+                os.close(fd)
+                return True
+        return False
+
     def orphaned_claims(self) -> list[FolderClaim]:
         """Claims whose run died (its lock is free): this run takes them over."""
         if not self.processing.is_dir():
@@ -372,8 +383,6 @@ def _http_status(exc: Exception) -> int:
 class S3Intake:
     """Objects dropped under a prefix of the bucket, each taken by one worker."""
 
-    SUBFOLDERS = ("processed/", "quarantine/", ".claims/")
-
     def __init__(self, client, bucket: str, prefix: str, *, owner: str | None = None,  # noqa: ANN001
                  claim_ttl_seconds: float = 900.0) -> None:
         self.client = client
@@ -399,8 +408,9 @@ class S3Intake:
             client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url,
                                   region_name=settings.s3_region,
                                   config=Config(retries={"max_attempts": 5, "mode": "standard"}))
-        return cls(client, settings.s3_bucket,
-                   settings.s3_intake_prefix if prefix is None else prefix, **kwargs)
+        # Never the bucket's top: that is where an empty setting would point.
+        prefix = (settings.s3_intake_prefix if prefix is None else prefix) or "intake/"
+        return cls(client, settings.s3_bucket, prefix, **kwargs)
 
     def _rel(self, key: str) -> str:
         return key[len(self.prefix):]
@@ -408,18 +418,30 @@ class S3Intake:
     def _claim_key(self, key: str) -> str:
         return f"{self.prefix}.claims/{self._rel(key)}"
 
-    def pending(self, limit: int = 100) -> list[str]:
-        """Keys dropped under the prefix and not yet filed away, oldest first."""
-        found: list[tuple[datetime, str]] = []
+    def _list(self, prefix: str, *, flat: bool) -> list[dict]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for obj in page.get("Contents", []):
-                rel = self._rel(obj["Key"])
-                name = rel.rsplit("/", 1)[-1]
-                if (not name or rel.startswith(self.SUBFOLDERS) or name.startswith(".")
-                        or Path(name).suffix.lower() in UNFINISHED_SUFFIXES):
-                    continue
+        extra = {"Delimiter": "/"} if flat else {}
+        return [obj for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra)
+                for obj in page.get("Contents", [])]
+
+    def pending(self, limit: int = 100, *, unclaimed_only: bool = False) -> list[str]:
+        """Objects dropped at the top of the prefix, oldest first (processed/ and quarantine/
+        are folders below it, so listing stays one cheap call however much was processed).
+
+        `unclaimed_only` also leaves out keys with a live claim (what the sensor asks).
+        """
+        found = []
+        for obj in self._list(self.prefix, flat=True):
+            name = self._rel(obj["Key"])
+            if (name and not name.startswith(".")
+                    and Path(name).suffix.lower() not in UNFINISHED_SUFFIXES):
                 found.append((obj["LastModified"], obj["Key"]))
+        if unclaimed_only and found:
+            now = datetime.now(UTC)
+            live = {self.prefix + self._rel(obj["Key"])[len(".claims/"):]
+                    for obj in self._list(f"{self.prefix}.claims/", flat=True)
+                    if (now - obj["LastModified"]).total_seconds() < self.claim_ttl_seconds}
+            found = [(at, key) for at, key in found if key not in live]
         return [key for _, key in sorted(found)[:limit]]
 
     def claim(self, key: str) -> int | None:

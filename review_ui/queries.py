@@ -130,6 +130,24 @@ def search_roster(db: Session, q: str, limit: int = 20) -> list[RosterHit]:
     ]
 
 
+def queue_size(db: Session) -> int:
+    return (
+        db.scalar(
+            select(func.count()).select_from(MailItem).where(MailItem.status.in_(QUEUE_STATUSES))
+        )
+        or 0
+    )
+
+
+def count_submitted_replies(db: Session) -> int:
+    return (
+        db.scalar(
+            select(func.count()).select_from(Reply).where(Reply.status == ReplyStatus.submitted)
+        )
+        or 0
+    )
+
+
 def submitted_replies(db: Session, limit: int = 200) -> list[Reply]:
     return list(
         db.scalars(
@@ -309,10 +327,7 @@ def dashboard(db: Session) -> Dashboard:
         letters_today=letters_today,
         pages_today=pages_today,
         waiting_longest=review_queue(db, limit=10),
-        replies_waiting=db.scalar(
-            select(func.count()).select_from(Reply).where(Reply.status == ReplyStatus.submitted)
-        )
-        or 0,
+        replies_waiting=count_submitted_replies(db),
         failed_sources=failed_sources,
     )
 

@@ -186,7 +186,8 @@ class MailItem(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "first_source_page"),
         Index("ix_mail_items_status_created", "status", "created_at"),
-        Index("ix_mail_items_volunteer_status", "volunteer_id", "status"),
+        # released_at last: a pen pal's inbox comes out of the index already in order.
+        Index("ix_mail_items_volunteer_status", "volunteer_id", "status", "released_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -307,7 +308,12 @@ class PrintBatch(Base):
 
 class Reply(Base):
     __tablename__ = "replies"
-    __table_args__ = (Index("ix_replies_status", "status"),)
+    __table_args__ = (
+        Index("ix_replies_status", "status"),
+        # The web app: a letter's replies, and a volunteer's replies to one person.
+        Index("ix_replies_item", "item_id"),
+        Index("ix_replies_volunteer_inmate", "volunteer_id", "inmate_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     item_id: Mapped[str | None] = mapped_column(ForeignKey("mail_items.id"), nullable=True)

@@ -7,6 +7,7 @@ import json
 import re
 import struct
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -141,22 +142,19 @@ def test_scanned_boxes_follow_the_skew(typed):
 
 
 def test_typed_pages_read_well_with_tesseract(tmp_path, roster):
-    """GIVEN a typed one-page letter, scanned
-    WHEN real Tesseract reads the letter page
-    THEN almost every character comes back and a planted phone number is read exactly."""
-    from rapidfuzz.distance import Levenshtein
-
+    """GIVEN a typed one-page letter, scanned with a few degrees of skew
+    WHEN real Tesseract reads the letter page as it is (no deskew)
+    THEN nearly all words come back and a planted phone number is read exactly."""
     letter = make_letter(roster.inmates[3], seed=11, n_pages=1)
     page = tmp_path / "page.png"
     Image.fromarray(letter.pages[1]).save(page)
     out = subprocess.run(
-        ["tesseract", str(page), "-", "--psm", "4"], capture_output=True, text=True, check=True
+        ["tesseract", str(page), "-"], capture_output=True, text=True, check=True
     ).stdout
-    truth = " ".join(letter.page_texts[1].split())
-    read = " ".join(out.split())
-    assert Levenshtein.distance(truth, read) / len(truth) < 0.05
+    truth, read = Counter(letter.page_texts[1].split()), Counter(out.split())
+    assert sum((truth & read).values()) / sum(truth.values()) > 0.9
     phones = [d.value for d in letter.details if d.kind == "phone"]
-    assert any(p in read for p in phones)
+    assert any(p in out for p in phones)
 
 
 def test_roster_covers_every_system_and_writes_the_documented_csvs(tmp_path, roster):
@@ -243,7 +241,7 @@ def test_scanner_run_indices(tmp_path, roster):
     assert len(PdfReader(run).pages) == 7
 
 
-def test_bad_inputs_are_written(tmp_path):
+def test_bad_inputs_are_written(tmp_path, monkeypatch):
     """GIVEN an empty folder
     WHEN the bad inputs are made
     THEN each file exists and is bad in the way its expected error code says."""
@@ -263,6 +261,8 @@ def test_bad_inputs_are_written(tmp_path):
     assert len(huge) < 2_000_000
     assert huge[:8] == b"\x89PNG\r\n\x1a\n" and huge[12:16] == b"IHDR"
     assert struct.unpack(">II", huge[16:24]) == (20000, 20000)
+    # ocr.raster widens Pillow's process-wide limit (it checks sizes itself); use Pillow's own.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)
     with pytest.raises(Image.DecompressionBombError):  # what Pillow alone makes of it
         Image.open(tmp_path / "huge.png")
     assert not (tmp_path / "notapdf.pdf").read_bytes().startswith(b"%PDF")

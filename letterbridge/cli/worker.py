@@ -35,8 +35,11 @@ def _need_server(what: str) -> None:
 
 
 def worker(
-    every: Annotated[float, typer.Option(help="Seconds between polls of the hot folder and S3.")]
-    = 15.0,
+    poll: Annotated[float, typer.Option(
+        help="Seconds between looks at the hot folder and S3 prefix (cheap, in this process).")]
+    = 2.0,
+    every: Annotated[float, typer.Option(
+        help="Seconds between scheduled intake runs (a safety net behind the poll).")] = 300.0,
     settle: Annotated[float, typer.Option(
         help="A file must stop growing for this many seconds before it is taken.")] = 2.0,
     limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
@@ -58,6 +61,7 @@ def worker(
         console.print("[yellow]Nothing is switched on.[/yellow] Set LETTERBRIDGE_WATCH_ENABLED "
                       "(+ WATCH_FOLDER), LETTERBRIDGE_S3_INTAKE_ENABLED (+ S3_INTAKE_PREFIX) or "
                       "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery will run.")
+    lock = _one_worker_per_home(settings.home)
     if once:
         _run_once(settings, settle=settle, dispatch_to=dispatch_to)
         return
@@ -65,18 +69,52 @@ def worker(
 
     from prefect import serve
 
-    from flows.deployments import WorkerOptions, served_deployments
+    from flows import deployments as deps
 
-    options = WorkerOptions(every_seconds=every, settle_seconds=settle,
-                            recover_every_seconds=recover_every, dispatch_to=dispatch_to)
-    deployments = served_deployments(settings, options)
+    options = deps.WorkerOptions(poll_seconds=poll, every_seconds=every, settle_seconds=settle,
+                                 recover_every_seconds=recover_every, dispatch_to=dispatch_to)
+    served = deps.served_deployments(settings, options)
+    names = [f"{d.flow_name}/{d.name}" for d in served]
+    crashed = deps.crash_orphaned_runs([n for n in names if not n.startswith("print-batch/")])
+    if crashed:
+        console.print(f"marked {crashed} flow run(s) of a dead worker as Crashed")
     _recover_at_start()
-    for d in deployments:
-        console.print(f"serving [bold]{d.flow_name}/{d.name}[/bold]")
+    sensors = []
+    if settings.watch_enabled:
+        sensors.append(deps.IntakeSensor(
+            f"hot-folder/{deps.host_name()}",
+            deps.hot_folder_has_work(settings.watch_folder, settle), poll_seconds=poll))
+    if settings.s3_intake_enabled:
+        sensors.append(deps.IntakeSensor(
+            f"s3-intake/{deps.host_name()}", deps.s3_has_work(settings.s3_intake_prefix),
+            poll_seconds=poll))
+    for name in names:
+        console.print(f"serving [bold]{name}[/bold]")
     ui = settings.prefect_ui_url or os.environ["PREFECT_API_URL"].removesuffix("/api")
     console.print(f"flow runs: {ui}/runs")
-    serve(*deployments, limit=limit, query_seconds=max(1, min(int(every), 10)),
-          print_starting_message=False)
+    for sensor in sensors:
+        sensor.start()
+    try:
+        serve(*served, limit=limit, query_seconds=max(1, min(int(poll), 10)),
+              print_starting_message=False)
+    finally:
+        for sensor in sensors:
+            sensor.stop()
+        lock.close()
+
+
+def _one_worker_per_home(home: Path):  # noqa: ANN202 - an open file holding the lock
+    """Two workers on one data folder would fight over its hot folder and runs: refuse."""
+    import fcntl
+
+    (home / "locks").mkdir(parents=True, exist_ok=True)
+    handle = (home / "locks" / "worker.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        console.print(f"[red]Another letterbridge worker is running on {home}.[/red]")
+        raise typer.Exit(2) from None
+    return handle
 
 
 def _recover_at_start() -> None:

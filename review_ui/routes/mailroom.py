@@ -17,6 +17,7 @@ from storage.db import audit
 from storage.models import Inmate, MailItem, Page, Redaction, Reply
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
+QUEUE_PAGE = 100  # the oldest ones; the rest come as these are done
 
 
 def _delivery():  # noqa: ANN202 - the postal.delivery module
@@ -80,14 +81,15 @@ def queue(
     user: Staff,
     db: DB,
 ) -> Response:
-    items = queries.review_queue(db)
+    items = queries.review_queue(db, limit=QUEUE_PAGE)
     return render(
         request,
         "staff/queue.html",
         items=items,
         pages=queries.page_counts(db, [i.id for i in items]),
         counts=queries.status_counts(db),
-        replies_waiting=len(queries.submitted_replies(db, limit=500)),
+        replies_waiting=queries.count_submitted_replies(db),
+        queue_total=queries.queue_size(db),
     )
 
 

@@ -41,6 +41,7 @@ def inbox(
         return render(
             request,
             "penpal/inbox.html",
+            new_total=0,
             unlinked=True,
             new=[],
             read=[],
@@ -50,7 +51,9 @@ def inbox(
             more=False,
         )
     page = max(1, page)
-    new = queries.inbox(db, user.volunteer_id, ItemStatus.released, limit=200)
+    # New letters first (the newest 50 are plenty for one sitting), then read ones by page.
+    new = queries.inbox(db, user.volunteer_id, ItemStatus.released, limit=INBOX_PAGE)
+    new_total = queries.count_items(db, user.volunteer_id, ItemStatus.released)
     read = queries.inbox(
         db, user.volunteer_id, ItemStatus.read, limit=INBOX_PAGE + 1, offset=(page - 1) * INBOX_PAGE
     )
@@ -62,6 +65,7 @@ def inbox(
         "penpal/inbox.html",
         unlinked=False,
         new=new,
+        new_total=new_total,
         read=read,
         pages=queries.page_counts(db, ids, queries.LETTER_KINDS),
         replies=queries.replies_by_item(db, user.volunteer_id, ids),

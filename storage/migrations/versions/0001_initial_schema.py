@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:02:01.961659
+Create Date: 2026-11-22 05:31:54.951581
 """
 
 from alembic import op
@@ -156,7 +156,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_mail_items_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_mail_items_status'), ['status'], unique=False)
         batch_op.create_index('ix_mail_items_status_created', ['status', 'created_at'], unique=False)
-        batch_op.create_index('ix_mail_items_volunteer_status', ['volunteer_id', 'status'], unique=False)
+        batch_op.create_index('ix_mail_items_volunteer_status', ['volunteer_id', 'status', 'released_at'], unique=False)
 
     op.create_table('matches',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -229,7 +229,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('replies', schema=None) as batch_op:
+        batch_op.create_index('ix_replies_item', ['item_id'], unique=False)
         batch_op.create_index('ix_replies_status', ['status'], unique=False)
+        batch_op.create_index('ix_replies_volunteer_inmate', ['volunteer_id', 'inmate_id'], unique=False)
 
     op.create_table('redactions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -258,7 +260,9 @@ def downgrade() -> None:
 
     op.drop_table('redactions')
     with op.batch_alter_table('replies', schema=None) as batch_op:
+        batch_op.drop_index('ix_replies_volunteer_inmate')
         batch_op.drop_index('ix_replies_status')
+        batch_op.drop_index('ix_replies_item')
 
     op.drop_table('replies')
     with op.batch_alter_table('pages', schema=None) as batch_op:
