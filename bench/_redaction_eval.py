@@ -64,7 +64,9 @@ class LetterResult:
 
     @property
     def leaks(self) -> int:
-        return sum(1 for p in self.pages for d in p.details if d.leaks)
+        """Details a pen pal could read: not burned (a person reads the pixels even where OCR
+        misread them), or still readable by machine in the image, text or PDF."""
+        return sum(1 for p in self.pages for d in p.details if d.leaks or not d.found)
 
 
 # --- normalising for comparisons ----------------------------------------------------------

@@ -77,6 +77,9 @@ def report(
         "- *found*: every character OCR read of the planted value lies in a finding.",
         "- *leak*: the value (digits only for phone/SSN/card/bank) can be read in the re-OCR of "
         "the burned page, the redacted text or `pdftotext` of the delivered PDF.",
+        "- A letter is auto-released when every page passed verification and none needs a "
+        "person (`ocr.redact.needs_human`). In a released letter, a detail that was not found "
+        "counts as a leak even when OCR cannot read it back: a person reads the pixels.",
         "- *words kept*: ordinary ground-truth words that OCR read and that are still in the "
         "redacted text (over-redaction; OCR's own misreads are not counted against it).",
         "",
@@ -112,8 +115,15 @@ def report(
         )
         released = [r for r in letters if r.auto_released]
         summary["**letters auto-released**"].append(_pct(len(released), len(letters)))
-        summary["**leaking details in auto-released letters**"].append(
+        summary["**details not burned or machine-readable in auto-released letters**"].append(
             str(sum(r.leaks for r in released))
+        )
+        held = [r for r in letters if not r.auto_released]
+        summary["held letters with a page needing a person"].append(
+            str(sum(any(p.needs_human for p in r.pages) for r in held))
+        )
+        summary["held letters with a page failing verification"].append(
+            str(sum(any(not p.verified for p in r.pages) for r in held))
         )
         summary["mean page confidence"].append(
             f"{sum(p.confidence for p in pages) / max(1, len(pages)):.1f}"

@@ -137,7 +137,6 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
     that folder with `flow.from_source`; by default from the installed package.
     Returns the deployments' full names.
     """
-    from prefect.deployments.runner import deploy
     from prefect.schedules import Interval
     from prefect.types.entrypoint import EntrypointType
 
@@ -165,8 +164,10 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
                               description="Resume sources a dead worker left unfinished.",
                               **common),
     ]
-    deploy(*deployments, work_pool_name=pool, build=False, push=False,
-           print_next_steps_message=False, ignore_warnings=True)
+    # What `prefect.deploy(..., build=False, push=False)` does, without its pre-flight worker
+    # query: Prefect 3.8.8's sync client sends `limit: null` there, which this server refuses.
+    for deployment in deployments:
+        deployment.apply(work_pool_name=pool)
     return [f"{process_sources_flow.name}/{deployments[0].name}",
             f"{recover_flow.name}/{deployments[1].name}"]
 
@@ -261,6 +262,7 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
     from prefect.states import Crashed
 
@@ -276,9 +278,11 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
                 continue
         if not ids:
             return 0
+        # This client sends null limit/sort unless given, which the server refuses (3.8.8).
+        page = {"limit": 200, "sort": FlowRunSort.START_TIME_DESC}
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=live),
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)))
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)), **page)
         while runs:
             for run in runs:
                 client.set_flow_run_state(
@@ -287,5 +291,5 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
                 crashed += 1
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 state=live, parent_flow_run_id=FlowRunFilterParentFlowRunId(
-                    any_=[r.id for r in runs])))
+                    any_=[r.id for r in runs])), **page)
     return crashed

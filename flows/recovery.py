@@ -67,7 +67,12 @@ def _postgres_leases(source_ids: list[str]) -> Iterator[list[str]]:
 
 
 def _lock_dir() -> Path:
-    folder = get_settings().home / "locks"
+    """Next to the SQLite file: whoever shares the database shares its leases."""
+    from sqlalchemy.engine import make_url
+
+    settings = get_settings()
+    database = make_url(settings.effective_database_url).database
+    folder = Path(database).parent / "locks" if database else settings.home / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -78,7 +78,16 @@ def register_source(path: Path, *, uploaded_by: str = "") -> Registered:
         source = SourceFile(sha256=digest, filename=path.name, size=size, blob_key=key,
                             uploaded_by=uploaded_by)
         session.add(source)
-        session.flush()
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another worker registered the same bytes a moment ago: theirs is the source.
+            session.rollback()
+            existing = session.scalar(select(SourceFile).where(SourceFile.sha256 == digest))
+            return Registered(existing.id, existing.filename, duplicate=True,
+                              done=existing.status in {"done", "quarantined"})
         audit(session, "source_received", actor=uploaded_by or "system", source_id=source.id,
               bytes=size)
         return Registered(source.id, source.filename, duplicate=False, done=False)

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ocr.inmate_number_patterns import find_numbers, normalise
+from ocr.inmate_number_patterns import (
+    SYSTEM_PATTERNS,
+    find_numbers,
+    hinted_system,
+    normalise,
+    system_of,
+)
 from ocr.reply_codes import find_codes
 from ocr.types import OcrPage, Word
 
@@ -179,7 +185,7 @@ _FACILITY_WORDS = re.compile(
     re.I,
 )
 _STREET = re.compile(r"^\s*(?:P\.?\s*O\.?\s*BOX|BOX\s+\w|\d+[A-Z]?\s+\w)", re.I)
-_CITY_LINE = re.compile(r"[A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+[0-9OoIlSB]{5}(?:-[0-9]{4})?\s*$")
+_CITY_LINE = re.compile(r"[A-Za-z.'-]+[,.]?\s+[A-Z]{2}\.?\s+[0-9OoIlSB]{5}(?:-[0-9]{4})?(?![0-9])")
 _JUNK = re.compile(r"^[^A-Za-z0-9]*$")
 
 
@@ -214,10 +220,14 @@ def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Se
     """
     if not segments:
         return []
-    line_h = statistics.median(s.height for s in segments) or 30
     # Ignore specks: a one- or two-character segment read with low confidence.
     usable = [s for s in segments if len(s.text.strip()) > 2 or s.conf > 80]
-    left_half = [s for s in usable if s.x0 < 0.45 * width and s.y0 < 0.55 * height]
+    # Line height from real lines (specks and stamp scraps are tiny).
+    wordy = [s.height for s in usable if len(s.text.strip()) >= 4] or [s.height for s in segments]
+    line_h = statistics.median(wordy) or 30
+    # Where the return address starts: the envelope's top-left. The recipient block starts
+    # at ~35-45 % of the width and ~40 % of the height, outside this corner.
+    left_half = [s for s in usable if s.x0 < 0.3 * width and s.y0 < 0.4 * height]
     if not left_half:
         return []
     seed = min(left_half, key=lambda s: s.y0 / height + 0.6 * s.x0 / width)
@@ -230,8 +240,8 @@ def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Se
     ]  # fmt: skip
     block = [seed]
     for seg in sorted(column, key=_centre):
-        if _centre(seg) - _centre(block[-1]) > 2.5 * line_h:
-            break
+        if _centre(seg) - _centre(block[-1]) > 3.3 * line_h:
+            break  # a wider gap than one unread line: the block has ended
         if _centre(seg) - _centre(block[-1]) < 0.35 * line_h:
             # Same line as the previous one (a fragment Tesseract split off): keep the
             # better-read of the two.
@@ -262,16 +272,25 @@ def _clean_name(text: str, number: str) -> str:
     for token in text.split():
         if any(ch.isdigit() for ch in token) or "#" in token:
             continue  # the number (or what OCR made of it)
-        word = re.sub(r"[^A-Za-z.'\-]", "", token).strip(".'-")
+        word = re.sub(r"[^A-Za-z.'\-]", "", token).strip("'-").lstrip(".")
+        if len(word.rstrip(".")) > 1:
+            word = word.rstrip(".")  # "A." keeps its dot, "Smith." loses it
         if not word or word.upper().rstrip(".") in _LABEL_WORDS:
             continue
         if sum(ch.isalpha() for ch in word) < 1:
             continue
         kept.append(word)
-    # Scraps at the end of a line ("yYy", "TT") are not part of a name.
-    while len(kept) > 2 and len(kept[-1]) <= 3 and not kept[-1].endswith("."):
+    # Scraps at the end of a line ("yYy", "ae") are not part of a name; "Kim", "LEE" are.
+    while len(kept) > 2 and len(kept[-1]) <= 3 and not _name_like(kept[-1]):
         kept.pop()
     return " ".join(kept).strip(" ,.-'")
+
+
+def _name_like(word: str) -> bool:
+    letters = word.rstrip(".")
+    return letters.isupper() or (letters[:1].isupper() and letters[1:].islower()) or (
+        len(letters) == 1 and word.endswith(".")
+    )
 
 
 def _is_address(text: str) -> bool:
@@ -297,28 +316,20 @@ def read_sender(page: OcrPage) -> SenderGuess:
     codes = find_codes(page.text) or find_codes("\n".join(s.text for s in segments))
     code = codes[0] if codes else None
 
-    # The number: the first one in the block; else anywhere in the top-left quarter.
-    number, system, number_line = "", "", -1
-    for i, line in enumerate(lines):
-        found = find_numbers(line)
-        found = [(n, s) for n, s in found if not (code and code in n.upper().replace("-", ""))]
-        if found:
-            raw, system = found[0]
-            number, number_line = raw, i
-            break
+    # The number: the first one in the block; else anywhere in the top-left quarter; else
+    # a number-shaped piece of a longer token ("HFJW7194": OCR glued scraps to "JW7194").
+    number, system, number_line = _find_number(lines, code)
     if not number:
         corner = [s for s in segments if s.x0 < 0.5 * width and s.y0 < 0.5 * height]
-        for seg in sorted(corner, key=lambda s: s.y0):
-            found = find_numbers(seg.text)
-            if found:
-                number, system = found[0]
-                break
+        number, system, _ = _find_number([s.text for s in sorted(corner, key=lambda s: s.y0)], code)
+    if not number:
+        number, system, number_line = _find_number_in_scraps(lines[:3])
     display_number = normalise(number, system or None) if number else ""
 
-    # The name: the first line with two or more words of letters, that is not a facility or
-    # an address line.
+    # The name: in the first lines, the first with two or more words of letters that is not
+    # a facility or an address line.
     name, name_line = "", -1
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines[:3]):
         if _FACILITY_WORDS.search(line) or _is_address(line):
             continue
         candidate = _clean_name(line, number if i == number_line else "")
@@ -360,6 +371,37 @@ def read_sender(page: OcrPage) -> SenderGuess:
         lines=lines,
         system=system,
     )
+
+
+def _find_number(lines: list[str], code: str | None) -> tuple[str, str, int]:
+    hint = hinted_system("\n".join(lines))
+    for i, line in enumerate(lines):
+        for raw, system in find_numbers(line):
+            if code and code in re.sub(r"[^A-Z0-9]", "", raw.upper()):
+                continue  # the reply code, not a number
+            if hint and hint != system and _fits(raw, hint):
+                system = hint  # "AB1234" at "Coal Township, PA": Pennsylvania, not California
+            return raw, system, i
+    return "", "", -1
+
+
+def _fits(raw: str, system: str) -> bool:
+    return any(p.fullmatch(raw.strip()) for p in SYSTEM_PATTERNS.get(system, []))
+
+
+def _find_number_in_scraps(lines: list[str]) -> tuple[str, str, int]:
+    """A number hidden in a longer token: trim up to three characters off either end."""
+    for i, line in enumerate(lines):
+        for token in line.split():
+            token = token.strip(".,;:#()[]")
+            if sum(ch.isdigit() for ch in token) < 4:
+                continue
+            for cut in range(1, 4):
+                for piece in (token[cut:], token[:-cut]):
+                    found = find_numbers(piece)
+                    if found and found[0][0] == piece:
+                        return piece, found[0][1], i
+    return "", "", -1
 
 
 def _confidence(

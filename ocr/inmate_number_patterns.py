@@ -149,7 +149,9 @@ def _digits_ok(candidate: str, system: str) -> bool:
     return real >= 3 and (len(positions) - real) <= max(1, len(positions) // 4)
 
 
-def _hinted_system(text: str) -> str | None:
+def hinted_system(text: str) -> str | None:
+    """The system that labels (CDCR, IDOC, TDCJ, DIN, Reg. No.) or a \"City, ST 12345\" line in the
+    text point to, or None."""
     for pattern, system in _SYSTEM_HINTS:
         if pattern.search(text):
             return system
@@ -183,7 +185,7 @@ def find_numbers(text: str, system: str | None = None) -> list[tuple[str, str]]:
         order = [system]
     else:
         order = list(SYSTEM_ORDER)
-        hint = _hinted_system(text)
+        hint = hinted_system(text)
         if hint in order:
             order.remove(hint)
             order.insert(0, hint)

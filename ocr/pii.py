@@ -93,7 +93,7 @@ def _canonical_char(c: str) -> str:
     return upper if len(upper) == 1 else folded
 
 
-def _canonical_id(value: str) -> str:
+def canonical_id(value: str) -> str:
     """Letters and digits only, upper case, every look-alike folded: for comparing identifiers."""
     return "".join(_canonical_char(c) for c in value if c.isalnum())
 
@@ -220,6 +220,15 @@ _EMAIL_NO_AT = re.compile(
     r"(?i)(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{0,64}?(?:gmail|yahoo|hotmail|aol|outlook|icloud|"
     r"comcast|sbcglobal|protonmail|verizon|ymail)[.,](?:com|net)\b"
 )
+# OCR reads "@" as O, 0, Q, a, & or nothing at all ("billy.perezOmail.example.com"); what is
+# left still looks like a host name. A web address goes too, which is no loss.
+_HOSTLIKE = re.compile(
+    r"(?i)(?<![a-z0-9._%+\-@])[a-z0-9][a-z0-9._%+\-]{0,63}\.[a-z0-9\-]{1,63}"
+    r"\.(?:com|net|org|edu|gov|us|info|biz|io|co|me|mil)(?![a-z0-9])"
+    r"|(?i)(?<![a-z0-9._%+\-@])[a-z0-9][a-z0-9._%+\-]{2,63}\.(?:com|net|org|edu|gov)(?![a-z0-9])"
+)
+# The local part left behind when the "@" became a space: "billy.perez mail.example.com".
+_LOCAL_LEFT = re.compile(r"[A-Za-z0-9][\w.%+\-]*[._\d][\w%+\-]*[ \t]$")
 
 
 def _find_emails(doc: _Doc) -> list[_Span]:
@@ -229,6 +238,12 @@ def _find_emails(doc: _Doc) -> list[_Span]:
               _EMAIL_SPELLED.finditer(doc.text)]  # fmt: skip
     spans += [_Span("email", m.start(), m.end(), "address at a mail provider", 4) for m in
               _EMAIL_NO_AT.finditer(doc.text)]  # fmt: skip
+    for m in _HOSTLIKE.finditer(doc.text):
+        start = m.start()
+        left = _LOCAL_LEFT.search(doc.text, max(0, start - 65), start)
+        if left:
+            start = left.start()
+        spans.append(_Span("email", start, m.end(), "email or web address (no @ read)", 4))
     return spans
 
 
@@ -460,7 +475,7 @@ def _find_known(
     doc: _Doc, values: Sequence[str], kind: str, reason: str, priority: int
 ) -> list[_Span]:
     """Occurrences of known identifiers, ignoring spacing, punctuation, case and look-alikes."""
-    wanted = {_canonical_id(v) for v in values}
+    wanted = {canonical_id(v) for v in values}
     wanted = {w for w in wanted if len(w) >= 4}
     if not wanted:
         return []
@@ -534,7 +549,7 @@ def _find_spans(
     known_inmate_numbers: Sequence[str],
 ) -> list[_Span]:
     doc = _Doc(text)
-    sender = _canonical_id(sender_number or "")
+    sender = canonical_id(sender_number or "")
     candidates = (
         _find_phones(doc)
         + _find_ssns(doc)
@@ -542,14 +557,14 @@ def _find_spans(
         + _find_addresses(doc)
         + _find_cards(doc)
         + _find_bank(doc)
-        + _find_inmate_numbers(doc, [k for k in known_inmate_numbers if _canonical_id(k) != sender])
+        + _find_inmate_numbers(doc, [k for k in known_inmate_numbers if canonical_id(k) != sender])
     )
     kept = []
     for span in (_trim(doc, s) for s in candidates):
         if span.end <= span.start:
             continue
         # The sender's own number is on every letter and the pen pal needs it to reply.
-        if sender and _canonical_id(text[span.start : span.end]) == sender:
+        if sender and canonical_id(text[span.start : span.end]) == sender:
             continue
         kept.append(span)
     kept += _find_watch_terms(doc, watch_terms)

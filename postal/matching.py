@@ -37,6 +37,11 @@ NAME_AGREES = 0.80  # with an exact number: the name confirms it
 NAME_CONFLICTS = 0.60  # below this the name is someone else's (or unreadable)
 NEAR_NAME_AGREES = 0.85  # with a number one edit away
 NEAR_NAME_MARGIN = 0.03  # ... and no one else's name that close
+# Near twins (numbers one character apart, names one letter apart): when the number can't
+# tell them apart for sure, the name must be read (nearly) exactly.
+TWIN_NAME_GAP = 0.08  # a rival's name this close to the best's makes them twins
+TWIN_NAME_AGREES = 0.95
+LEVEL_NAME_MARGIN = 0.05  # near tier: a rival's number as near as best's
 NAME_ONLY_AGREES = 0.90  # name + facility, no number on the envelope
 NAME_ONLY_MARGIN = 0.10  # one letter apart (0.95) is too close without a number
 FACILITY_AGREES = 0.75
@@ -158,10 +163,15 @@ def facility_similarity(guess: SenderGuess, facility: Facility) -> float | None:
         if distinct_a and distinct_b:
             # The distinctive words decide ("Pine Hollow"); "Correctional Center" is shared
             # by half the roster.
-            best = fuzz.token_sort_ratio(distinct_a, distinct_b) / 100
-            best = max(best, fuzz.partial_ratio(distinct_b, distinct_a) / 100 * 0.95)
+            raw = fuzz.token_sort_ratio(distinct_a, distinct_b) / 100
+            partial = fuzz.partial_ratio(distinct_b, distinct_a) / 100
+            if partial >= 0.9:  # the name inside a longer (or partly misread) line
+                raw = max(raw, 0.95 * partial)
         else:
-            best = fuzz.token_sort_ratio(full_a, full_b) / 100
+            raw = fuzz.token_sort_ratio(full_a, full_b) / 100
+        # Two unrelated names of this kind still score ~0.5 ("Laurel Run" / "Blue Mountain"):
+        # stretch 0.5..1 onto 0..1 so only real likeness counts.
+        best = max(0.0, (raw - 0.5) / 0.5)
     address = " ".join(guess.address_lines).upper()
     zips = set(re.findall(r"\b\d{5}\b", address))
     if facility.zip and facility.zip[:5] in zips:
@@ -420,6 +430,12 @@ def _exact_number(
             if not (rival_name - name < 0.005 and fac >= FACILITY_AGREES and rival_fac < FACILITY_DIFFERS):
                 return _hold(f"{what}, but a near number's name fits as well "
                              f"({_fmt(rival_name)} vs {_fmt(name)})", 0.6, top)
+        twin_like = [c for c in rivals if (c.name_score or 0.0) >= name - TWIN_NAME_GAP]
+        if twin_like and name < TWIN_NAME_AGREES:
+            # A near twin (number one character off, name nearly the same): only a cleanly
+            # read name tells them apart; a garbled one could be either.
+            return _hold(f"{what}, but a near twin's number and name are close too "
+                         f"({_fmt(name)} vs {_fmt(rival_name)})", 0.6, top)
         if name >= NAME_AGREES:
             confidence = 0.9 + 0.1 * min(1.0, (name - NAME_AGREES) / (1 - NAME_AGREES))
             reason = f"{what} ({system_of(best.inmate_number)}); name agrees {_fmt(name)}"
@@ -467,6 +483,9 @@ def _near_number(
     rivals = [c for c in candidates if c is not best and c.number_distance is not None
               and c.number_distance <= 2]
     rival_name = max((c.name_score or 0.0 for c in rivals), default=0.0)
+    # Rivals whose number is as close as best's: the number can't choose, the name must.
+    level = [c for c in rivals if c.number_distance <= 1]
+    level_name = max((c.name_score or 0.0 for c in level), default=0.0)
     if name < NAME_CONFLICTS:
         return None  # the near number is a coincidence; treat as a number not on the roster
     what = f"inmate number one character from {best.inmate_number}"
@@ -475,6 +494,9 @@ def _near_number(
                      0.6, top)
     if rival_name > name - NEAR_NAME_MARGIN:
         return _hold(f"{what}; another near number's name fits nearly as well", 0.6, top)
+    if level and (name < TWIN_NAME_AGREES or level_name > name - LEVEL_NAME_MARGIN):
+        return _hold(f"{what}; another number just as near, names too alike to choose "
+                     f"({_fmt(name)} vs {_fmt(level_name)})", 0.6, top)
     confidence = 0.9 + 0.05 * min(1.0, (name - NEAR_NAME_AGREES) / (1 - NEAR_NAME_AGREES))
     return _deliver(session, best, confidence=confidence,
                     reason=f"{what}; name agrees {_fmt(name)}; facility agrees {_fmt(fac)}",

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -80,6 +81,19 @@ def create_app() -> FastAPI:
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, _exc: NotLoggedIn) -> Response:
         return _to_login(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, _exc: RequestValidationError) -> Response:
+        # A malformed address is an address that doesn't exist; a malformed form, a bad request.
+        if request.method == "GET":
+            return await http_error(request, StarletteHTTPException(404))
+        return render(
+            request,
+            "error.html",
+            status_code=400,
+            title="Something is missing",
+            message="The form was incomplete. Go back and try again.",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

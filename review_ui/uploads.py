@@ -106,7 +106,16 @@ def start_ingest(token: str, folder: Path, uploaded_by: str, files: list[SavedFi
     )
     log.close()
     with _processes_lock:
+        if len(_processes) > 200:  # forget finished runs so the table stays small
+            for old in [t for t, p in _processes.items() if p.poll() is not None]:
+                del _processes[old]
         _processes[token] = process
+
+
+def _remove_scans(folder: Path, manifest: dict[str, Any]) -> None:
+    """Ingest keeps its own copy of every original; the upload copies are not left lying about."""
+    for entry in manifest["files"]:
+        (folder / entry["name"]).unlink(missing_ok=True)
 
 
 def upload_status(db: Session, token: str) -> dict[str, Any] | None:
@@ -160,6 +169,8 @@ def upload_status(db: Session, token: str) -> dict[str, Any] | None:
             }
         )
     failed = exit_code not in (None, 0) and not all_final
+    if exit_code == 0 and all_final:
+        _remove_scans(uploads_root() / token, manifest)
     return {
         "token": token,
         "files": files,

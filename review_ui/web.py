@@ -63,7 +63,14 @@ def redirect(request: Request, url: str, message: str = "", *, error: bool = Fal
     response = RedirectResponse(url, status_code=303)
     if message:
         value = _flash_serializer(request).dumps({"m": message, "e": error})
-        response.set_cookie(FLASH_COOKIE, value, httponly=True, samesite="lax", path="/")
+        response.set_cookie(
+            FLASH_COOKIE,
+            value,
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=request.app.state.secure_cookies,
+        )
     return response
 
 
@@ -91,5 +98,12 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         response.delete_cookie(FLASH_COOKIE, path="/")
     seed = getattr(request.state, "prelogin_seed", None)
     if seed:
-        response.set_cookie(PRELOGIN_COOKIE, seed, httponly=True, samesite="lax", path="/")
+        response.set_cookie(
+            PRELOGIN_COOKIE,
+            seed,
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=request.app.state.secure_cookies,
+        )
     return response

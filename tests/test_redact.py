@@ -106,6 +106,26 @@ def test_verify_passes_a_clean_page_and_keeps_the_senders_number():
     ).passed
 
 
+def test_verify_fails_on_a_number_the_finders_cannot_name():
+    """GIVEN a re-read page where half a number survived in a shape no finder knows and
+    an "@" survived WHEN verified THEN it fails, while dates, years, small numbers and the
+    sender's own number (even written 11-A-4433) do not count."""
+    leftover = OcrPage(words=words_from("reach her at 4471 29 or bob@ exam"), confidence=95)
+    result = verify_page(np.zeros((10, 10), np.uint8), ocr=lambda img: leftover)
+    assert not result.passed
+    assert result.problems == [
+        "1 unexplained number(s) of 4+ digits still readable",
+        "1 word(s) with '@' still readable",
+    ]
+    ordinary = OcrPage(
+        words=words_from("Nancy Jones 11-A-4433\n3/9/24 in 2025 I was 42 at 10:30 in the 1990s"),
+        confidence=95,
+    )
+    assert verify_page(
+        np.zeros((10, 10), np.uint8), ocr=lambda img: ordinary, sender_number="11A4433"
+    ).passed
+
+
 def test_verify_fails_when_the_page_cannot_be_read_again():
     def broken(img):
         raise RuntimeError("tesseract crashed")
@@ -122,6 +142,18 @@ def test_needs_human():
     assert needs_human(OcrPage(words=words, confidence=91, needs_transcription=True))
     assert needs_human(OcrPage(words=[], confidence=0))
     assert not needs_human(OcrPage(words=words, confidence=60), low_confidence=50)
+
+
+def test_needs_human_for_one_line_ocr_could_barely_read():
+    """GIVEN a page read with high confidence except one garbled line WHEN judged
+    THEN a person must look (the line may be a number OCR could not read); a lone number on
+    its own line that OCR rated low does not count."""
+    words = words_from("hello there friend\n| if | oe\n08594235")
+    for w in words:
+        w.conf = 30.0 if w.line == 2 or w.text == "08594235" else 96.0
+    assert needs_human(OcrPage(words=words, confidence=90))
+    lone = [w for w in words if w.line != 2]
+    assert not needs_human(OcrPage(words=lone, confidence=90))
 
 
 def test_marker_words_are_not_findings_themselves():

@@ -25,7 +25,7 @@ def dashboard(
     settings = request.app.state.settings
     return render(
         request,
-        "admin/dashboard.html",
+        "admin_dashboard.html",
         board=queries.dashboard(db),
         statuses=[s.value for s in ItemStatus],
         flow_runs=prefect_status.failed_flow_runs(settings.prefect_ui_url),
@@ -44,7 +44,7 @@ def roster(
     inmates, matches, total = queries.roster(db, q, PAGE, (page - 1) * PAGE)
     return render(
         request,
-        "admin/roster.html",
+        "admin_roster.html",
         inmates=inmates,
         matches=matches,
         total=total,
@@ -62,7 +62,7 @@ def users(
 ) -> Response:
     return render(
         request,
-        "admin/users.html",
+        "admin_users.html",
         users=queries.users(db),
         roles=[r.value for r in Role],
         invite_link=None,
@@ -91,7 +91,7 @@ def invite(
         db.rollback()
         return render(
             request,
-            "admin/users.html",
+            "admin_users.html",
             status_code=400,
             users=queries.users(db),
             roles=[r.value for r in Role],
@@ -102,7 +102,7 @@ def invite(
     # The link is shown once, here; only its digest is kept.
     return render(
         request,
-        "admin/users.html",
+        "admin_users.html",
         users=queries.users(db),
         roles=[r.value for r in Role],
         invited=invited,
@@ -148,7 +148,7 @@ def audit_log(
     )
     return render(
         request,
-        "admin/audit.html",
+        "admin_audit.html",
         events=events,
         more=more,
         page=page,

@@ -62,7 +62,7 @@ def _penpal_letter(request: Request, db: Session, user: CurrentUser, item_id: st
     pages = [p for p in item.pages if p.kind in access.PENPAL_PAGE_KINDS and p.redacted_key]
     reply = queries.replies_by_item(db, user.volunteer_id, [item.id]).get(item.id)
     return render(
-        request, "penpal/letter.html", item=item, pages=pages, reply=reply, inmate=item.inmate
+        request, "penpal_letter.html", item=item, pages=pages, reply=reply, inmate=item.inmate
     )
 
 
@@ -82,7 +82,7 @@ def _staff_letter(
     replies = list(db.scalars(select(Reply).where(Reply.item_id == item.id)))
     return render(
         request,
-        "staff/letter.html",
+        "staff_letter.html",
         item=item,
         pages=item.pages,
         sender_q=sender_q,

@@ -32,22 +32,10 @@ def _replies():  # noqa: ANN202 - the postal.replies module
     return replies
 
 
-def _domain_errors() -> tuple[type[BaseException], ...]:
+def _domain_errors() -> tuple[type[Exception], ...]:
     """Refusals the domain actions raise; their messages are written for people."""
-    errors: list[type[BaseException]] = [ValueError, LookupError, PermissionError]
-    for module in (_delivery, _replies):
-        try:
-            mod = module()
-        except ImportError:
-            continue
-        errors += [
-            obj
-            for obj in vars(mod).values()
-            if isinstance(obj, type)
-            and issubclass(obj, Exception)
-            and obj.__module__ == mod.__name__
-        ]
-    return tuple(errors)
+    delivery, replies = _delivery(), _replies()
+    return (delivery.ActionRefused, delivery.ItemNotFound, replies.ReplyRefused)
 
 
 def _act(
@@ -84,7 +72,7 @@ def queue(
     items = queries.review_queue(db, limit=QUEUE_PAGE)
     return render(
         request,
-        "staff/queue.html",
+        "staff_queue.html",
         items=items,
         pages=queries.page_counts(db, [i.id for i in items]),
         counts=queries.status_counts(db),
@@ -112,7 +100,7 @@ def next_letter(
 
 @router.get("/mailroom/upload")
 def upload_form(request: Request, user: Staff) -> Response:
-    return render(request, "staff/upload.html")
+    return render(request, "staff_upload.html")
 
 
 @router.post("/mailroom/upload")
@@ -138,7 +126,7 @@ def upload(
     except uploads.UploadRefused as exc:
         if wants_json:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return render(request, "staff/upload.html", status_code=400, error=str(exc))
+        return render(request, "staff_upload.html", status_code=400, error=str(exc))
     uploads.write_manifest(folder, user.email, saved)
     uploads.start_ingest(token, folder, user.email, saved)
     audit(db, "scans_uploaded", actor=user.email, upload=token, files=len(saved))
@@ -159,7 +147,7 @@ def upload_progress(
     status = uploads.upload_status(db, token)
     if status is None:
         raise access.not_found()
-    return render(request, "staff/upload_progress.html", status=status)
+    return render(request, "staff_upload_progress.html", status=status)
 
 
 @router.get("/mailroom/uploads/{token}/status")
@@ -351,7 +339,7 @@ def replies_queue(
     user: Staff,
     db: DB,
 ) -> Response:
-    return render(request, "staff/replies.html", replies=queries.submitted_replies(db))
+    return render(request, "staff_replies.html", replies=queries.submitted_replies(db))
 
 
 def _staff_reply(db: Session, reply_id: str) -> Reply:

@@ -40,7 +40,7 @@ def inbox(
     if user.volunteer_id is None:
         return render(
             request,
-            "penpal/inbox.html",
+            "penpal_inbox.html",
             new_total=0,
             unlinked=True,
             new=[],
@@ -62,7 +62,7 @@ def inbox(
     ids = [i.id for i in new + read]
     return render(
         request,
-        "penpal/inbox.html",
+        "penpal_inbox.html",
         unlinked=False,
         new=new,
         new_total=new_total,
@@ -81,7 +81,7 @@ def pen_pals(
     db: DB,
 ) -> Response:
     matches = queries.my_matches(db, _volunteer(user))
-    return render(request, "penpal/pen_pals.html", matches=matches)
+    return render(request, "penpal_pen_pals.html", matches=matches)
 
 
 @router.get("/correspondence/{inmate_id}")
@@ -100,7 +100,7 @@ def thread(
     db.commit()
     return render(
         request,
-        "penpal/thread.html",
+        "penpal_thread.html",
         inmate=inmate,
         entries=entries,
         may_write=queries.has_match(db, volunteer_id, inmate_id),
@@ -147,7 +147,7 @@ def my_replies(
             .limit(200)
         )
     )
-    return render(request, "penpal/replies.html", replies=rows)
+    return render(request, "penpal_replies.html", replies=rows)
 
 
 @router.get("/replies/new")
@@ -165,7 +165,7 @@ def new_reply(
             return redirect(request, f"/replies/{existing.id}")
     return render(
         request,
-        "penpal/reply.html",
+        "penpal_reply.html",
         reply=None,
         item=item,
         inmate=db.get(Inmate, inmate_id),
@@ -182,10 +182,10 @@ def show_reply(
 ) -> Response:
     reply = access.reply_for(db, user, reply_id)
     if user.role != Role.penpal:
-        return render(request, "staff/reply.html", reply=reply)
+        return render(request, "staff_reply.html", reply=reply)
     return render(
         request,
-        "penpal/reply.html",
+        "penpal_reply.html",
         reply=reply,
         item=reply.item,
         inmate=reply.inmate,
@@ -235,15 +235,20 @@ def autosave(
     text: str = Form(""),
 ) -> Response:
     """Called by the editor as the pen pal types; creates the draft on the first keystrokes."""
-    reply = _save(
-        db,
-        user,
-        reply_id=reply_id,
-        item_id=item_id,
-        inmate_id=_optional_int(inmate_id),
-        text=text.replace("\r\n", "\n"),
-    )
-    db.commit()
+    replies = _replies()
+    try:
+        reply = _save(
+            db,
+            user,
+            reply_id=reply_id,
+            item_id=item_id,
+            inmate_id=_optional_int(inmate_id),
+            text=text.replace("\r\n", "\n"),
+        )
+        db.commit()
+    except replies.ReplyRefused as exc:
+        db.rollback()
+        return JSONResponse({"error": exc.reason}, status_code=400)
     return JSONResponse({"reply_id": reply.id, "saved_at": reply.updated_at.strftime("%H:%M:%S")})
 
 
@@ -259,33 +264,48 @@ def save(
     action: str = Form("save"),
 ) -> Response:
     """The editor's buttons: save the draft, or save and submit it for mailing."""
-    reply = _save(
-        db,
-        user,
-        reply_id=reply_id,
-        item_id=item_id,
-        inmate_id=_optional_int(inmate_id),
-        text=text.replace("\r\n", "\n"),
-    )
-    db.commit()
+    replies = _replies()
+    text = text.replace("\r\n", "\n")
+    try:
+        reply = _save(
+            db,
+            user,
+            reply_id=reply_id,
+            item_id=item_id,
+            inmate_id=_optional_int(inmate_id),
+            text=text,
+        )
+        db.commit()
+    except replies.ReplyRefused as exc:
+        db.rollback()
+        # Show the editor again with what was typed: nothing written is lost.
+        if reply_id:
+            existing = access.reply_for(db, user, reply_id)
+            item, inmate = existing.item, existing.inmate
+        else:
+            existing = None
+            item, inmate_pk = _reply_target(db, user, item_id, _optional_int(inmate_id))
+            inmate = db.get(Inmate, inmate_pk)
+        return render(
+            request,
+            "penpal_reply.html",
+            status_code=400,
+            reply=existing,
+            item=item,
+            inmate=inmate,
+            editable=True,
+            text=text,
+            error=f"Not saved: {exc.reason}",
+        )
     if action != "submit":
         return redirect(request, f"/replies/{reply.id}", "Draft saved.")
-    replies = _replies()
-    refused = tuple(
-        obj
-        for obj in vars(replies).values()
-        if isinstance(obj, type)
-        and issubclass(obj, Exception)
-        and obj.__module__ == replies.__name__
-    ) + (ValueError,)
     try:
         replies.submit(db, reply.id, actor=user.email)
         db.commit()
-    except refused as exc:
+    except replies.ReplyRefused as exc:
         db.rollback()
-        message = getattr(exc, "reason", None) or str(exc)
         return redirect(
-            request, f"/replies/{reply.id}", f"Not submitted yet: {message}", error=True
+            request, f"/replies/{reply.id}", f"Not submitted yet: {exc.reason}", error=True
         )
     return redirect(
         request,

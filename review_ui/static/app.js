@@ -202,13 +202,17 @@
       state.textContent = "Saving…";
       fetch(replyForm.dataset.autosave, { method: "POST", body, credentials: "same-origin",
                                           headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
-        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+        .then((r) => r.json().then((answer) => (r.ok ? answer : Promise.reject(answer.error))))
         .then((answer) => {
           replyForm.elements.reply_id.value = answer.reply_id;
           state.textContent = `Draft saved at ${answer.saved_at} UTC.`;
           state.dataset.saved = answer.reply_id;
         })
-        .catch(() => { state.textContent = "Not saved: the connection failed. Your text is still here; try Save draft."; })
+        .catch((why) => {
+          state.textContent = typeof why === "string"
+            ? `Not saved: ${why}.`
+            : "Not saved: the connection failed. Your text is still here; try Save draft.";
+        })
         .finally(() => { inflight = false; if (dirty) save(); });
     };
     text.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { timer = null; save(); }, 800); });

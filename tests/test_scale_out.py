@@ -1,0 +1,164 @@
+"""Scale out: one stream of letters through a Prefect work pool served by two workers that share
+the database (PostgreSQL when LETTERBRIDGE_TEST_DATABASE_URL is set) and S3 (moto's server)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from test_intake import import_roster, write_letters
+
+from storage.db import session_scope
+from storage.models import AuditEvent, ItemStatus, MailItem, SourceFile
+
+VENV_BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect]
+
+
+@pytest.fixture
+def shared_db(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The database every worker uses: a fresh PostgreSQL schema, or this test's SQLite file."""
+    from letterbridge.settings import get_settings, reset_settings
+    from storage import db
+
+    base = os.environ.get("LETTERBRIDGE_TEST_DATABASE_URL")
+    if not base:
+        yield get_settings().effective_database_url
+        return
+    base = db._normalise_url(base)
+    schema = f"lb_scale_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("LETTERBRIDGE_DATABASE_URL", url)
+    reset_settings()
+    db.dispose_engines()
+    db.migrate()
+    try:
+        yield url
+    finally:
+        db.dispose_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def shared_s3(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    from letterbridge.settings import reset_settings
+    from storage import blobs
+
+    bucket = f"lb-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("LETTERBRIDGE_BLOB_BACKEND", "s3")
+    monkeypatch.setenv("LETTERBRIDGE_S3_BUCKET", bucket)
+    monkeypatch.setenv("LETTERBRIDGE_S3_ENDPOINT_URL", moto_server)
+    reset_settings()
+    blobs._stores.clear()
+    blobs.get_blob_store()  # creates the bucket
+    return bucket
+
+
+def start_worker(pool: str, home: Path, db_url: str, log: Path) -> subprocess.Popen:
+    """`prefect worker start` as an admin would run it on another machine, its own data folder."""
+    home.mkdir(parents=True)
+    env = {**os.environ, "LETTERBRIDGE_HOME": str(home), "LETTERBRIDGE_DATABASE_URL": db_url,
+           "LETTERBRIDGE_OCR_WORKERS": "1",
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"}
+    return subprocess.Popen(
+        [str(VENV_BIN / "prefect"), "worker", "start", "--pool", pool, "--limit", "1",
+         "--name", home.name],
+        cwd=home, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    """Workers may sit on SIGTERM for a long time: wait, then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def wait_for_workers(api: str, pool: str, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = httpx.post(f"{api}/work_pools/{pool}/workers/filter", json={}).json()
+        if isinstance(workers, list) and len(workers) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{count} workers did not join pool {pool}")
+
+
+def letterbridge(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(VENV_BIN / "letterbridge"), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_two_workers_share_one_stream_and_take_no_letter_twice(
+        prefect_api: str, shared_db: str, shared_s3: str, tmp_path: Path) -> None:
+    """GIVEN a process work pool with `process-sources` deployed and two workers (each its own
+    data folder, sharing the database and S3) WHEN six letters are submitted as one stream
+    THEN both workers take part, each flow run ran on exactly one worker, every letter exists
+    once with its pages and one decision; WHEN the same files are submitted again THEN nothing
+    new is queued."""
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 6, seed=300)
+    pool = f"letters-{uuid.uuid4().hex[:6]}"
+    result = letterbridge("pool", "deploy", "--pool", pool)
+    assert f"process-sources/{pool}" in result.stdout
+
+    logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+    workers = [start_worker(pool, tmp_path / f"worker-{n}", shared_db, log)
+               for n, log in zip((1, 2), logs, strict=True)]
+    try:
+        wait_for_workers(prefect_api, pool, 2)
+        result = letterbridge("pool", "submit", str(scans), "--pool", pool, "--wait",
+                              "--timeout", "900")
+        assert "6 queued in 6 flow run(s)" in result.stdout
+        assert "all 6 processed" in result.stdout
+    finally:
+        for proc in workers:
+            stop_worker(proc)
+
+    with session_scope() as session:
+        assert set(session.scalars(select(SourceFile.status))) == {"done"}
+        items = session.scalars(select(MailItem)).all()
+        assert len(items) == 6 and len({i.source_id for i in items}) == 6
+        assert all(i.status not in {ItemStatus.received, ItemStatus.processing} for i in items)
+        assert all(len(i.pages) == 2 and all(p.words_key for p in i.pages) for i in items)
+        for action in ("item_created", "decided"):
+            per_item = dict(session.execute(
+                select(AuditEvent.item_id, func.count()).where(AuditEvent.action == action)
+                .group_by(AuditEvent.item_id)).all())
+            assert per_item == {i.id: 1 for i in items}, action
+
+    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
+    assert sorted(r["state_type"] for r in runs) == ["COMPLETED"] * 6
+    ran_on = [set(re.findall(r"flow run '([0-9a-f-]{36})'", log.read_text())) for log in logs]
+    assert all(ran_on), "both workers took part"
+    assert not ran_on[0] & ran_on[1], "no flow run ran on two workers"
+    assert ran_on[0] | ran_on[1] == {r["id"] for r in runs}
+
+    result = letterbridge("pool", "submit", str(scans), "--pool", pool)
+    assert "6 already processed, 0 queued" in result.stdout
