@@ -1,4 +1,4 @@
-"""Misreads on purpose: roster senders' envelopes with simulated OCR errors, straight into match_sender.
+"""Misreads on purpose: roster senders' envelopes with simulated OCR errors, into match_sender.
 
 No OCR here: this stresses the decision rules with far more (and nastier) misreads than a few
 dozen real envelopes produce: look-alike swaps, random substitutions, dropped and doubled

@@ -293,3 +293,58 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
                 state=live, parent_flow_run_id=FlowRunFilterParentFlowRunId(
                     any_=[r.id for r in runs])), **page)
     return crashed
+
+
+def unscheduled(deployment_names: list[str]) -> list[str]:
+    """Which of these scheduled deployments have no upcoming run on the server.
+
+    The server's scheduler creates runs ahead of time; none at all means it is not working
+    (e.g. Prefect 3.8's scheduler under SQLAlchemy 2.1 fails on every loop), and the daily
+    print batch would silently never happen.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.exceptions import ObjectNotFound
+
+    missing = []
+    with get_client(sync_client=True) as client:
+        for name in deployment_names:
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                missing.append(name)
+                continue
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                limit=1, sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+            if not runs:
+                missing.append(name)
+    return missing
+
+
+def check_schedules_later(deployment_names: list[str], *, after_seconds: float = 60) -> None:
+    """Warn (once, in the worker's log) if the server has not scheduled these deployments."""
+
+    def check() -> None:
+        time.sleep(after_seconds)
+        try:
+            missing = unscheduled(deployment_names)
+        except Exception:  # noqa: BLE001 - a warning must not take the worker down
+            log.exception("could not check the server's schedules")
+            return
+        if missing:
+            log.error("the Prefect server scheduled no run for %s after %.0f s: its scheduler "
+                      "is not working (see the server's log), so these will not run on time",
+                      ", ".join(missing), after_seconds)
+
+    threading.Thread(target=check, name="schedule-check", daemon=True).start()

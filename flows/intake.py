@@ -64,7 +64,7 @@ def file_away(folder: str, claim_name: str, attempt: int,
 
 
 @flow(name="hot-folder", flow_run_name=lambda: f"hot-folder-{_stamp()}", log_prints=False)
-def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 100) -> State:
+def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 20) -> State:
     """Files that stopped growing → letters; originals to done/ or quarantine/ (+ reason)."""
     hot = HotFolder(Path(folder))
     hot.ensure()
@@ -153,8 +153,6 @@ def dispatch_sources(deployment: str, source_ids: list[str], *, batch_size: int 
         run = run_deployment(
             deployment, parameters={"source_ids": batch, "label": f"{label}-{start // batch_size}"},
             timeout=0, as_subflow=False, idempotency_key="sources-" + "-".join(sorted(batch)),
-            flow_run_name=f"sources-{batch[0]}" + (f"-and-{len(batch) - 1}" if len(batch) > 1
-                                                   else ""),
         )
         run_ids.append(str(run.id))
     return run_ids

@@ -20,7 +20,6 @@ from ocr.inmate_number_patterns import (
     find_numbers,
     hinted_system,
     normalise,
-    system_of,
 )
 from ocr.reply_codes import find_codes
 from ocr.types import OcrPage, Word
@@ -245,7 +244,11 @@ def _sender_block(segments: list[_Segment], width: int, height: int) -> list[_Se
         if _centre(seg) - _centre(block[-1]) < 0.35 * line_h:
             # Same line as the previous one (a fragment Tesseract split off): keep the
             # better-read of the two.
-            if seg.conf > block[-1].conf and len(seg.text) >= len(block[-1].text) and len(block) > 1:
+            if (
+                seg.conf > block[-1].conf
+                and len(seg.text) >= len(block[-1].text)
+                and len(block) > 1
+            ):
                 block[-1] = seg
             continue
         block.append(seg)
@@ -288,8 +291,10 @@ def _clean_name(text: str, number: str) -> str:
 
 def _name_like(word: str) -> bool:
     letters = word.rstrip(".")
-    return letters.isupper() or (letters[:1].isupper() and letters[1:].islower()) or (
-        len(letters) == 1 and word.endswith(".")
+    return (
+        letters.isupper()
+        or (letters[:1].isupper() and letters[1:].islower())
+        or (len(letters) == 1 and word.endswith("."))
     )
 
 
@@ -338,8 +343,10 @@ def read_sender(page: OcrPage) -> SenderGuess:
             break
 
     # What follows the name, less a line that only carries the number ("Reg. No. 12345-678").
-    number_only = number_line != name_line and number_line >= 0 and (
-        len(_clean_name(lines[number_line], number)) < 3
+    number_only = (
+        number_line != name_line
+        and number_line >= 0
+        and (len(_clean_name(lines[number_line], number)) < 3)
     )
     rest = [
         (i, line.strip())

@@ -1,4 +1,4 @@
-"""Inmate numbers by prison system: find them in OCR text, show them canonically, fold them for matching.
+"""Inmate numbers by prison system: found in OCR text, shown canonically, folded for matching.
 
 Pure text functions, so that `ocr.envelope` can use them without importing `postal`
 (`postal.inmate_numbers` re-exports them). Two rules from the issue shape everything here:
@@ -59,13 +59,12 @@ SYSTEM_PATTERNS: dict[str, list[re.Pattern[str]]] = {
 SYSTEM_ORDER = ["federal", "ny", "ca", "pa", "il", "tx"]
 
 # Other systems (and anything unusual): up to 3 letters, then 4-10 digits, perhaps one dash.
-GENERIC_PATTERN = re.compile(
-    _START + r"(?:[A-Za-z]{1,3}[-]?)?[0-9]{2,}(?:[-][0-9]{2,})?" + _END
-)
+GENERIC_PATTERN = re.compile(_START + r"(?:[A-Za-z]{1,3}[-]?)?[0-9]{2,}(?:[-][0-9]{2,})?" + _END)
 
 # Words next to a number that say which system it is.
 _SYSTEM_HINTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(?:REG(?:ISTER)?\.?\s*(?:NO|#)|BOP|FCI|USP|FMC|FDC|MDC|FPC)\b", re.I), "federal"),
+    (re.compile(r"\b(?:REG(?:ISTER)?\.?\s*(?:NO|#)|BOP|FCI|USP|FMC|FDC|MDC|FPC)\b", re.I),
+     "federal"),
     (re.compile(r"\bCDCR?\b", re.I), "ca"),
     (re.compile(r"\bIDOC\b", re.I), "il"),
     (re.compile(r"\bTDCJ\b", re.I), "tx"),

@@ -126,12 +126,16 @@ class _Span:
     priority: int  # when spans overlap they merge; the highest priority names the result
 
 
+# Typographic dashes and the minus sign OCR sometimes prints for "-" (one character each).
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
+
+
 class _Doc:
     """The text three ways: as read, digit-folded, and digit-folded on one line."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.folded = fold_confusions(text)
+        self.folded = fold_confusions(text).translate(_DASHES)
         # phonenumbers does not look across line breaks; a number may be split over two lines.
         self.flat = self.folded.replace("\n", " ").replace("\t", " ")
 
@@ -202,7 +206,7 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
 
 # Emails ----------------------------------------------------------------------------------------
 
-_AT = r"(?:@|©|®|\(at\)|\[at\]|\{at\})"
+_AT = r"(?:@|©|®|&|\(at\)|\[at\]|\{at\})"
 # Local parts and labels are bounded and must start where a run of such characters starts:
 # an unbounded `[...]*` before "@" is quadratic on a long run of letters and dots.
 _LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
@@ -225,7 +229,7 @@ _EMAIL_NO_AT = re.compile(
 _HOSTLIKE = re.compile(
     r"(?i)(?<![a-z0-9._%+\-@])[a-z0-9][a-z0-9._%+\-]{0,63}\.[a-z0-9\-]{1,63}"
     r"\.(?:com|net|org|edu|gov|us|info|biz|io|co|me|mil)(?![a-z0-9])"
-    r"|(?i)(?<![a-z0-9._%+\-@])[a-z0-9][a-z0-9._%+\-]{2,63}\.(?:com|net|org|edu|gov)(?![a-z0-9])"
+    r"|(?<![a-z0-9._%+\-@])[a-z0-9][a-z0-9._%+\-]{2,63}\.(?:com|net|org|edu|gov)(?![a-z0-9])"
 )
 # The local part left behind when the "@" became a space: "billy.perez mail.example.com".
 _LOCAL_LEFT = re.compile(r"[A-Za-z0-9][\w.%+\-]*[._\d][\w%+\-]*[ \t]$")
@@ -300,6 +304,11 @@ _PO_BOX = re.compile(
     rf"(?:[ \t]*[,.]?\s*{_CITY_LINE})?"
 )
 _CITY_ONLY = re.compile(rf"{_NB}{_CITY_LINE}")
+# A house number and a few words right before a "City, ST 12345" line: the street line even
+# when its suffix was misread ("Chestnut Streei") or is one we do not list.
+_BEFORE_CITY = re.compile(
+    rf"{_NB}{_HOUSE}(?:[ \t]+[A-Za-z0-9'.#\-]+){{1,7}}[ \t]*,?[ \t]*\n?[ \t]*{_CITY_LINE}"
+)
 
 
 def _find_addresses(doc: _Doc) -> list[_Span]:
@@ -309,11 +318,10 @@ def _find_addresses(doc: _Doc) -> list[_Span]:
         (_ROUTE, "rural route or highway address"),
         (_PO_BOX, "post office box"),
         (_CITY_ONLY, "city, state and ZIP code"),
+        (_BEFORE_CITY, "house number and words before a city, state and ZIP code"),
     ):
         for m in pattern.finditer(doc.text):
-            end = m.end()
-            # A trailing period belongs to the sentence unless it is "St." – harmless either way.
-            spans.append(_Span("address", m.start(), end, reason, 3))
+            spans.append(_Span("address", m.start(), m.end(), reason, 3))
     return spans
 
 

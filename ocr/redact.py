@@ -145,18 +145,29 @@ def redacted_text_from_string(text: str, findings: Sequence[TextFinding]) -> str
 
 
 # What an ordinary letter may still show after redaction: dates, years, times.
+# What an ordinary letter may still show after redaction: dates, years, times, small numbers.
 _HARMLESS_NUMBER = re.compile(
-    r"^(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{2}|\d{4})|(?:19|20)\d{2}s?|\d{1,2}:\d{2}|\d{1,3})$"
+    r"^(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{2}|\d{4})|\d{4}-\d{1,2}-\d{1,2}|(?:19|20)\d{2}"
+    r"|\d{1,2}:\d{2}|\d{1,3})$"
 )
 _DECADE = re.compile(r"^(?:19|20)\d0s$")  # "1990s" (folded, the "s" looks like a 5)
+_MONEY_BEFORE = re.compile(r"\$\s?[\d,]*$")  # "$1,500.00": the run starts after "$1,"
 _DIGIT_RUN = re.compile(r"\d(?:[\d\-./]|\s(?=\d))*")
 MIN_UNEXPLAINED_DIGITS = 4
 
 
+def _harmless(run: str, as_written: str, before: str) -> bool:
+    if _DECADE.match(as_written) or _MONEY_BEFORE.search(before):
+        return True
+    # "in 2025 3 of us": each part is harmless; "555 0138" is not.
+    return all(_HARMLESS_NUMBER.match(part) for part in run.split())
+
+
 def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = None) -> int:
-    """Runs of 4+ digits left in the words that are not a date, a year, a time or the sender's
-    own number. A finder that missed a misread number usually still leaves its digits here."""
+    """Runs of 4+ digits left in the words that are not a date, a year, a time, money or the
+    sender's own number. A finder that missed a misread number still leaves its digits here."""
     sender = canonical_id(sender_number or "")
+    reach = len(sender_number or "") + 3  # "11-A-4433" is found as "11-" and "4433"
     count = 0
     for line in words_to_text(list(words)).split("\n"):
         for m in _DIGIT_RUN.finditer(fold_confusions(line)):
@@ -164,9 +175,8 @@ def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = No
             if sum(c.isdigit() for c in run) < MIN_UNEXPLAINED_DIGITS:
                 continue
             as_written = line[m.start() : m.start() + len(run)]
-            if _HARMLESS_NUMBER.match(run.replace(" ", "")) or _DECADE.match(as_written):
+            if _harmless(run, as_written, line[: m.start()]):
                 continue
-            reach = len(sender_number or "") + 3  # "11-A-4433" is found as "11-" and "4433"
             if sender and sender in canonical_id(line[max(0, m.start() - reach) : m.end() + reach]):
                 continue
             count += 1

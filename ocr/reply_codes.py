@@ -61,7 +61,9 @@ _LABELLED = re.compile(
     rf"({_CH}(?:[\s\-\u2010-\u2015]{{0,2}}{_CH}){{{DEFAULT_LENGTH - 1}}})(?![A-Za-z0-9])",
     re.I,
 )
-_DASHED = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9]{3}\s?[-\u2010-\u2015]\s?[A-Za-z0-9]{3})(?![A-Za-z0-9-])")
+_DASHED = re.compile(
+    r"(?<![A-Za-z0-9-])([A-Za-z0-9]{3}\s?[-\u2010-\u2015]\s?[A-Za-z0-9]{3})(?![A-Za-z0-9-])"
+)
 _BARE = re.compile(r"(?<![A-Za-z0-9-])([2-9A-Z]{6})(?![A-Za-z0-9-])")
 
 

@@ -1,4 +1,4 @@
-"""Inmate numbers for routing: the patterns of `ocr.inmate_number_patterns`, plus roster-side helpers.
+"""Inmate numbers for routing: `ocr.inmate_number_patterns` re-exported, plus roster-side helpers.
 
 Displaying uses `normalise` (case and dashes only); matching uses `fold` (look-alikes folded)
 and `near` (edit distance on folded keys). `Inmate.number_key` stores `fold(inmate_number)`.

@@ -1,4 +1,4 @@
-"""Who sent this letter, and whose pen pal gets it: the envelope's sender matched against the roster.
+"""Who sent this letter, and whose pen pal gets it: the envelope's sender matched to the roster.
 
 The one rule above all others: a letter is never delivered on a guess. A decision routes a
 letter only when independent pieces of evidence (inmate number, name, facility, reply code)
@@ -19,6 +19,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -99,7 +100,9 @@ class _Candidate:
             "score": self.score,
             "number_distance": self.number_distance,
             "name_score": None if self.name_score is None else round(self.name_score, 3),
-            "facility_score": None if self.facility_score is None else round(self.facility_score, 3),
+            "facility_score": None
+            if self.facility_score is None
+            else round(self.facility_score, 3),
         }
 
 
@@ -108,14 +111,15 @@ class _Candidate:
 _HONORIFICS = {"MR", "MRS", "MS", "MISS", "DR", "INMATE", "FROM"}
 
 
-def _name_tokens(name: str) -> list[str]:
+@lru_cache(maxsize=65536)  # roster names come back on every call
+def _name_tokens(name: str) -> tuple[str, ...]:
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).upper()
     text = text.replace("'", "").replace("\u2019", "")
     if "," in text:  # "SMITH, JOHN A." -> "JOHN A. SMITH"
         last, first = text.split(",", 1)
         text = f"{first} {last}"
-    return [t for t in re.findall(r"[A-Z]+", text) if t not in _HONORIFICS]
+    return tuple(t for t in re.findall(r"[A-Z]+", text) if t not in _HONORIFICS)
 
 
 def name_similarity(a: str, b: str) -> float:
@@ -195,14 +199,20 @@ def _load_candidates(session: Session, guess: SenderGuess) -> tuple[list[_Candid
     number_key = fold(guess.inmate_number) if guess.inmate_number.strip() else ""
     name = guess.name.strip()
     rows = session.execute(
-        select(Inmate.id, Inmate.inmate_number, Inmate.name, Inmate.facility_id, Inmate.status)
+        select(
+            Inmate.id,
+            Inmate.inmate_number,
+            Inmate.number_key,
+            Inmate.name,
+            Inmate.facility_id,
+            Inmate.status,
+        )
     ).all()
     candidates = []
-    for inmate_id, number, inmate_name, facility_id, status in rows:
+    for inmate_id, number, key, inmate_name, facility_id, status in rows:
         distance = None
         if number_key:
-            d = Levenshtein.distance(number_key, fold(number), score_cutoff=3)
-            distance = d
+            distance = Levenshtein.distance(number_key, key or _fold(number), score_cutoff=3)
         candidates.append(
             _Candidate(
                 inmate_id=inmate_id,
@@ -221,6 +231,11 @@ def _load_candidates(session: Session, guess: SenderGuess) -> tuple[list[_Candid
             c.facility_score = None
     candidates.sort(key=lambda c: c.score, reverse=True)
     return candidates, fac_scores
+
+
+@lru_cache(maxsize=65536)
+def _fold(number: str) -> str:
+    return fold(number)
 
 
 def _active_matches(session: Session, inmate_id: int) -> list[Match]:
@@ -287,9 +302,12 @@ def _deliver(
     )  # fmt: skip
 
 
-def _hold(reason: str, confidence: float, candidates: list[dict], *, inmate_id=None) -> MatchDecision:  # noqa: ANN001
-    return MatchDecision("ambiguous", inmate_id, None, round(min(confidence, 0.89), 3), reason, [],
-                         candidates)
+def _hold(
+    reason: str, confidence: float, candidates: list[dict], *, inmate_id=None
+) -> MatchDecision:  # noqa: ANN001
+    return MatchDecision(
+        "ambiguous", inmate_id, None, round(min(confidence, 0.89), 3), reason, [], candidates
+    )
 
 
 def match_sender(
@@ -313,8 +331,9 @@ def match_sender(
             f"{decision.reason}; confidence {_fmt(decision.confidence)} below "
             f"{_fmt(min_confidence)}", decision.flags, decision.candidates,
         )  # fmt: skip
-    log.info("sender decision %s (%.2f): %s", decision.outcome, decision.confidence,
-             decision.reason)
+    log.info(
+        "sender decision %s (%.2f): %s", decision.outcome, decision.confidence, decision.reason
+    )
     return decision
 
 
@@ -355,8 +374,12 @@ def _by_code(
     name_agrees = chosen.name_score is not None and chosen.name_score >= NAME_AGREES
     if number_conflicts or name_conflicts:
         what = "number" if number_conflicts else "name"
-        return _hold(f"reply code {shown} belongs to another sender than the envelope's {what}",
-                     0.4, top, inmate_id=None)
+        return _hold(
+            f"reply code {shown} belongs to another sender than the envelope's {what}",
+            0.4,
+            top,
+            inmate_id=None,
+        )
     if number_agrees or name_agrees:
         parts = [f"reply code {shown}"]
         if number_agrees:
@@ -369,8 +392,15 @@ def _by_code(
         parts = [f"reply code {shown}", "envelope shows no name or number to cross-check"]
         confidence = 0.95 if guess.code else 0.92
         flags = ["code_only", *_flags(guess, chosen, fac_scores)]
-    return _deliver(session, chosen, confidence=confidence, reason="; ".join(parts), flags=flags,
-                    candidates=top, preferred=match)
+    return _deliver(
+        session,
+        chosen,
+        confidence=confidence,
+        reason="; ".join(parts),
+        flags=flags,
+        candidates=top,
+        preferred=match,
+    )
 
 
 def _by_envelope(
@@ -425,17 +455,31 @@ def _exact_number(
             # Another number one character away fits the name as well or better: the number
             # may be misread. Facility can still tell them apart.
             fac = best.facility_score or 0.0
-            rival_fac = max((c.facility_score or 0.0 for c in rivals if (c.name_score or 0) >= name),
-                            default=0.0)
-            if not (rival_name - name < 0.005 and fac >= FACILITY_AGREES and rival_fac < FACILITY_DIFFERS):
-                return _hold(f"{what}, but a near number's name fits as well "
-                             f"({_fmt(rival_name)} vs {_fmt(name)})", 0.6, top)
+            rival_fac = max(
+                (c.facility_score or 0.0 for c in rivals if (c.name_score or 0) >= name),
+                default=0.0,
+            )
+            if not (
+                rival_name - name < 0.005
+                and fac >= FACILITY_AGREES
+                and rival_fac < FACILITY_DIFFERS
+            ):
+                return _hold(
+                    f"{what}, but a near number's name fits as well "
+                    f"({_fmt(rival_name)} vs {_fmt(name)})",
+                    0.6,
+                    top,
+                )
         twin_like = [c for c in rivals if (c.name_score or 0.0) >= name - TWIN_NAME_GAP]
         if twin_like and name < TWIN_NAME_AGREES:
             # A near twin (number one character off, name nearly the same): only a cleanly
             # read name tells them apart; a garbled one could be either.
-            return _hold(f"{what}, but a near twin's number and name are close too "
-                         f"({_fmt(name)} vs {_fmt(rival_name)})", 0.6, top)
+            return _hold(
+                f"{what}, but a near twin's number and name are close too "
+                f"({_fmt(name)} vs {_fmt(rival_name)})",
+                0.6,
+                top,
+            )
         if name >= NAME_AGREES:
             confidence = 0.9 + 0.1 * min(1.0, (name - NAME_AGREES) / (1 - NAME_AGREES))
             reason = f"{what} ({system_of(best.inmate_number)}); name agrees {_fmt(name)}"
@@ -444,24 +488,37 @@ def _exact_number(
             if fac < FACILITY_AGREES or rivals:
                 return _hold(f"{what}; name only partly agrees ({_fmt(name)})", 0.7, top)
             confidence = 0.9
-            reason = (f"{what} ({system_of(best.inmate_number)}); name partly agrees "
-                      f"{_fmt(name)}; facility agrees {_fmt(fac)}")
+            reason = (
+                f"{what} ({system_of(best.inmate_number)}); name partly agrees "
+                f"{_fmt(name)}; facility agrees {_fmt(fac)}"
+            )
         if best.facility_score is not None and best.facility_score >= FACILITY_AGREES:
             reason += "; facility agrees"
-        return _deliver(session, best, confidence=confidence, reason=reason,
-                        flags=_flags(guess, best, fac_scores), candidates=top)
+        return _deliver(
+            session,
+            best,
+            confidence=confidence,
+            reason=reason,
+            flags=_flags(guess, best, fac_scores),
+            candidates=top,
+        )
 
     # No name on the envelope: the number alone, if nothing near it could be meant instead.
     if len(neighbours) > 1:
-        return _hold("exact number but no name, and another number is one character away", 0.6,
-                     top)
+        return _hold("exact number but no name, and another number is one character away", 0.6, top)
     best = exact[0]
     fac = best.facility_score
     what = f"exact inmate number {best.inmate_number} ({system_of(best.inmate_number)}); no name"
     if fac is None or fac < FACILITY_AGREES:
         return _hold(f"{what}, facility does not confirm", 0.7, top)
-    return _deliver(session, best, confidence=0.9, reason=f"{what}; facility agrees {_fmt(fac)}",
-                    flags=_flags(guess, best, fac_scores), candidates=top)
+    return _deliver(
+        session,
+        best,
+        confidence=0.9,
+        reason=f"{what}; facility agrees {_fmt(fac)}",
+        flags=_flags(guess, best, fac_scores),
+        candidates=top,
+    )
 
 
 def _near_number(
@@ -475,13 +532,17 @@ def _near_number(
     """A number one character from a roster number: only with the name AND facility agreeing,
     and no other person that close in number whose name fits nearly as well."""
     if not guess.name.strip():
-        return _hold("inmate number one character from a roster number, no name to confirm",
-                     0.5, top)
+        return _hold(
+            "inmate number one character from a roster number, no name to confirm", 0.5, top
+        )
     best = max(near, key=lambda c: c.name_score or 0.0)
     name = best.name_score or 0.0
     fac = best.facility_score or 0.0
-    rivals = [c for c in candidates if c is not best and c.number_distance is not None
-              and c.number_distance <= 2]
+    rivals = [
+        c
+        for c in candidates
+        if c is not best and c.number_distance is not None and c.number_distance <= 2
+    ]
     rival_name = max((c.name_score or 0.0 for c in rivals), default=0.0)
     # Rivals whose number is as close as best's: the number can't choose, the name must.
     level = [c for c in rivals if c.number_distance <= 1]
@@ -490,20 +551,32 @@ def _near_number(
         return None  # the near number is a coincidence; treat as a number not on the roster
     what = f"inmate number one character from {best.inmate_number}"
     if name < NEAR_NAME_AGREES or fac < FACILITY_AGREES:
-        return _hold(f"{what}; name {_fmt(name)} / facility {_fmt(fac)} do not both agree",
-                     0.6, top)
+        return _hold(
+            f"{what}; name {_fmt(name)} / facility {_fmt(fac)} do not both agree", 0.6, top
+        )
     if rival_name > name - NEAR_NAME_MARGIN:
         return _hold(f"{what}; another near number's name fits nearly as well", 0.6, top)
     if level and (name < TWIN_NAME_AGREES or level_name > name - LEVEL_NAME_MARGIN):
-        return _hold(f"{what}; another number just as near, names too alike to choose "
-                     f"({_fmt(name)} vs {_fmt(level_name)})", 0.6, top)
+        return _hold(
+            f"{what}; another number just as near, names too alike to choose "
+            f"({_fmt(name)} vs {_fmt(level_name)})",
+            0.6,
+            top,
+        )
     confidence = 0.9 + 0.05 * min(1.0, (name - NEAR_NAME_AGREES) / (1 - NEAR_NAME_AGREES))
-    return _deliver(session, best, confidence=confidence,
-                    reason=f"{what}; name agrees {_fmt(name)}; facility agrees {_fmt(fac)}",
-                    flags=_flags(guess, best, fac_scores), candidates=top)
+    return _deliver(
+        session,
+        best,
+        confidence=confidence,
+        reason=f"{what}; name agrees {_fmt(name)}; facility agrees {_fmt(fac)}",
+        flags=_flags(guess, best, fac_scores),
+        candidates=top,
+    )
 
 
-def _number_not_on_roster(guess: SenderGuess, candidates: list[_Candidate], top: list[dict]) -> MatchDecision:
+def _number_not_on_roster(
+    guess: SenderGuess, candidates: list[_Candidate], top: list[dict]
+) -> MatchDecision:
     """The envelope's number is nobody's. Only an exact name at the same facility makes it
     worth a person's look (a number misread twice); otherwise the sender is unknown."""
     twins = [
@@ -511,8 +584,9 @@ def _number_not_on_roster(guess: SenderGuess, candidates: list[_Candidate], top:
         if (c.name_score or 0.0) >= 0.999 and (c.facility_score or 0.0) >= FACILITY_AGREES
     ]  # fmt: skip
     if twins:
-        return _hold("inmate number not on the roster, but name and facility match someone",
-                     0.5, top)
+        return _hold(
+            "inmate number not on the roster, but name and facility match someone", 0.5, top
+        )
     return MatchDecision("unknown", None, None, 0.0, "inmate number not on the roster", [], top)
 
 
@@ -526,8 +600,9 @@ def _name_and_facility(
     ranked = sorted(candidates, key=lambda c: c.name_score or 0.0, reverse=True)
     best = ranked[0] if ranked else None
     if best is None or (best.name_score or 0.0) < PLAUSIBLE_NAME:
-        return MatchDecision("unknown", None, None, 0.0, "no roster name close to the envelope's",
-                             [], top)
+        return MatchDecision(
+            "unknown", None, None, 0.0, "no roster name close to the envelope's", [], top
+        )
     name = best.name_score or 0.0
     fac = best.facility_score
     second = ranked[1].name_score or 0.0 if len(ranked) > 1 else 0.0
@@ -540,6 +615,11 @@ def _name_and_facility(
         return _hold(f"{what}: not close enough to route on name alone", 0.6, top)
     # Name + facility alone routes only on a (normalised) exact name.
     confidence = 0.75 + 0.15 * (name - NAME_ONLY_AGREES) / (1 - NAME_ONLY_AGREES)
-    return _deliver(session, best, confidence=confidence,
-                    reason=f"{what} and facility {_fmt(fac)} agree",
-                    flags=_flags(guess, best, fac_scores), candidates=top)
+    return _deliver(
+        session,
+        best,
+        confidence=confidence,
+        reason=f"{what} and facility {_fmt(fac)} agree",
+        flags=_flags(guess, best, fac_scores),
+        candidates=top,
+    )

@@ -1,4 +1,4 @@
-"""Tell a volunteer a letter is waiting: one short email with a link, nothing from the letter itself.
+"""Tell a volunteer a letter is waiting: one short email with a link, nothing from the letter.
 
 The mail says only that a letter is waiting and where to read it. No letter text, no inmate
 name or number, no facility: mail servers and inboxes are outside the program's walls.
@@ -42,7 +42,9 @@ def build_message(volunteer_email: str, item_id: str, settings: Settings) -> Ema
     return message
 
 
-def notify_letter_waiting(volunteer_email: str, item_id: str, *, settings: Settings | None = None) -> None:
+def notify_letter_waiting(
+    volunteer_email: str, item_id: str, *, settings: Settings | None = None
+) -> None:
     """Send the "a letter is waiting" email. Does nothing when no SMTP host is configured;
     raises (smtplib.SMTPException / OSError) when sending fails, so the caller can retry."""
     settings = settings or get_settings()

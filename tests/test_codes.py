@@ -1,4 +1,4 @@
-"""Reply codes: no look-alike characters, a check character that rejects misreads, unique per match."""
+"""Reply codes: no look-alikes, a check character that rejects misreads, unique per match."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import itertools
 
 from sqlalchemy import select
 
-from postal.codes import ALPHABET, canonical, check_char, ensure_code, find_codes, format_code, is_valid, new_code
+from postal.codes import (
+    ALPHABET,
+    canonical,
+    check_char,
+    ensure_code,
+    find_codes,
+    format_code,
+    is_valid,
+    new_code,
+)
 from storage.db import session_scope
 from storage.models import Facility, Inmate, Match, Volunteer
 
@@ -18,7 +27,16 @@ def test_alphabet_has_no_look_alikes() -> None:
     WHEN it is checked against characters people and OCR confuse
     THEN none of them is in it, and its size is prime (the check needs that)."""
     assert not set(LOOK_ALIKES) & set(ALPHABET) - set("25689")
-    for a, b in [("0", "O"), ("1", "I"), ("1", "L"), ("5", "S"), ("8", "B"), ("2", "Z"), ("6", "G"), ("U", "V")]:
+    for a, b in [
+        ("0", "O"),
+        ("1", "I"),
+        ("1", "L"),
+        ("5", "S"),
+        ("8", "B"),
+        ("2", "Z"),
+        ("6", "G"),
+        ("U", "V"),
+    ]:
         assert not (a in ALPHABET and b in ALPHABET), (a, b)
     n = len(ALPHABET)
     assert n > 20 and all(n % k for k in range(2, n))
@@ -73,8 +91,9 @@ def test_new_codes_are_valid_unique_and_kept(lb_home) -> None:
     THEN the match keeps its first code, and every code is valid and unused."""
     with session_scope() as session:
         facility = Facility(name="FCI Pine Hollow", system="federal")
-        inmate = Inmate(inmate_number="12345-678", number_key="12345678", name="John Smith",
-                        facility=facility)
+        inmate = Inmate(
+            inmate_number="12345-678", number_key="12345678", name="John Smith", facility=facility
+        )
         volunteer = Volunteer(email="sam@example.org", display_name="Sam")
         match = Match(inmate=inmate, volunteer=volunteer)
         session.add_all([facility, inmate, volunteer, match])

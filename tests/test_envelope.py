@@ -18,8 +18,9 @@ def roster():  # noqa: ANN201
 @pytest.fixture(scope="module")
 def typed_letter(roster):  # noqa: ANN001, ANN201
     """A typed letter from the federal inmate, its reply code printed on the envelope."""
-    return make_letter(roster.inmates[0], seed=3, style="typed", n_pages=1, pii=False,
-                       code="K7M-3PF")
+    return make_letter(
+        roster.inmates[0], seed=3, style="typed", n_pages=1, pii=False, code="K7M-3PF"
+    )
 
 
 def words_from_lines(lines: list[tuple[int, int, str]], *, conf: float = 92.0) -> list[Word]:
@@ -88,8 +89,16 @@ def test_scraps_and_a_misread_label_stay_out_of_the_name() -> None:
     THEN the name is only the name, and a number glued to scraps is still found."""
     lines = [(100, 100, "Henry King TDC) #31351909 yYy"), (100, 170, "Bluebonnet Unit")]
     guess = read_sender(OcrPage(words=words_from_lines(lines), width=2850, height=1238))
-    assert (guess.name, guess.inmate_number, guess.facility) == ("Henry King", "31351909", "Bluebonnet Unit")
-    lines = [(100, 100, "Malik A. Kim"), (100, 170, "CDCR HFJW7194"), (100, 240, "Dry Creek State Prison")]
+    assert (guess.name, guess.inmate_number, guess.facility) == (
+        "Henry King",
+        "31351909",
+        "Bluebonnet Unit",
+    )
+    lines = [
+        (100, 100, "Malik A. Kim"),
+        (100, 170, "CDCR HFJW7194"),
+        (100, 240, "Dry Creek State Prison"),
+    ]
     guess = read_sender(OcrPage(words=words_from_lines(lines), width=2850, height=1238))
     assert (guess.name, guess.inmate_number) == ("Malik A. Kim", "JW7194")
 

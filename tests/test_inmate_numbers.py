@@ -1,10 +1,17 @@
-"""Inmate numbers: found per prison system, shown as written (canonical dashes), folded for matching."""
+"""Inmate numbers: found per prison system, shown as written (canonical dashes), folded."""
 
 from __future__ import annotations
 
 import pytest
 
-from postal.inmate_numbers import SYSTEM_PATTERNS, distance, find_numbers, fold, normalise, system_of
+from postal.inmate_numbers import (
+    SYSTEM_PATTERNS,
+    distance,
+    find_numbers,
+    fold,
+    normalise,
+    system_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,8 +71,14 @@ def test_words_addresses_and_zip_codes_are_not_numbers() -> None:
     PO box, a ZIP and ZIP+4, a street address)
     WHEN numbers are looked for
     THEN nothing is found."""
-    for text in ["SOLID BOISE", "P.O. Box 1000", "Oxford, WI 53952", "Oxford WI 53952-1234",
-                 "24900 Highway 202", "Dear friend, I hope you are well"]:
+    for text in [
+        "SOLID BOISE",
+        "P.O. Box 1000",
+        "Oxford, WI 53952",
+        "Oxford WI 53952-1234",
+        "24900 Highway 202",
+        "Dear friend, I hope you are well",
+    ]:
         assert find_numbers(text) == [], text
 
 
@@ -112,8 +125,14 @@ def test_patterns_per_system_cover_the_documented_shapes() -> None:
     """GIVEN the documented shape of each system
     WHEN matched against that system's patterns
     THEN each matches."""
-    shapes = {"federal": "12345-678", "ca": "AB1234", "pa": "AB1234", "il": "A12345",
-              "tx": "1234567", "ny": "12A3456"}
+    shapes = {
+        "federal": "12345-678",
+        "ca": "AB1234",
+        "pa": "AB1234",
+        "il": "A12345",
+        "tx": "1234567",
+        "ny": "12A3456",
+    }
     for system, shape in shapes.items():
         assert any(p.fullmatch(shape) for p in SYSTEM_PATTERNS[system]), system
     assert any(p.fullmatch("C12345") for p in SYSTEM_PATTERNS["ca"])

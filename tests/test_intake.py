@@ -352,18 +352,12 @@ def test_hot_folder_flow_turns_dropped_files_into_letters(
         assert session.scalar(select(func.count()).select_from(MailItem)) == 3
 
 
-@pytest.mark.prefect
-def test_s3_intake_flow_takes_each_object_once(
-        prefect_api: str, lb_home: Path, tmp_path: Path, moto_server: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """GIVEN blobs in S3 and, under the intake prefix, a letter and a text file named .pdf
-    WHEN the S3 flow runs twice THEN the letter becomes one letter and moves to processed/,
-    the text file moves to quarantine/ with its reason, and the second run finds nothing."""
-    from flows.intake import s3_intake_flow
+@pytest.fixture
+def s3_settings(lb_home: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """Blobs in a fresh bucket on moto's server, intake under "mailroom/" in the same bucket."""
     from letterbridge.settings import reset_settings
     from storage import blobs
 
-    roster = import_roster(tmp_path)
     bucket_name = f"lb-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("LETTERBRIDGE_BLOB_BACKEND", "s3")
     monkeypatch.setenv("LETTERBRIDGE_S3_BUCKET", bucket_name)
@@ -371,8 +365,21 @@ def test_s3_intake_flow_takes_each_object_once(
     monkeypatch.setenv("LETTERBRIDGE_S3_INTAKE_PREFIX", "mailroom/")
     reset_settings()
     blobs._stores.clear()
-    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     blobs.get_blob_store()  # creates the bucket
+    return boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1"), bucket_name
+
+
+@pytest.mark.prefect
+def test_s3_intake_flow_takes_each_object_once(
+        prefect_api: str, s3_settings: tuple, tmp_path: Path) -> None:
+    """GIVEN blobs in S3 and, under the intake prefix, a letter and a text file named .pdf
+    WHEN the S3 flow runs twice THEN the letter becomes one letter and moves to processed/,
+    the text file moves to quarantine/ with its reason, and the second run finds nothing."""
+    from flows.intake import s3_intake_flow
+    from storage import blobs
+
+    client, bucket_name = s3_settings
+    roster = import_roster(tmp_path)
     [letter] = write_letters(roster, tmp_path / "scans", 1)
     client.upload_file(str(letter), bucket_name, "mailroom/letter.pdf")
     client.put_object(Bucket=bucket_name, Key="mailroom/notes.pdf", Body=b"just some text\n")
@@ -392,6 +399,39 @@ def test_s3_intake_flow_takes_each_object_once(
         source = session.scalar(select(SourceFile).where(SourceFile.filename == "letter.pdf"))
         assert source.uploaded_by == "s3-intake"
     assert blobs.get_blob_store().exists(source.blob_key)
+
+
+@pytest.mark.prefect
+def test_s3_intake_can_hand_its_letters_to_the_work_pool(
+        prefect_api: str, s3_settings: tuple, tmp_path: Path) -> None:
+    """GIVEN the pool deployment and, under the prefix, one scan uploaded twice under two names
+    WHEN the S3 flow runs with `dispatch_to` THEN both objects move to processed/ tagged
+    "dispatched", the scan is one source, and one flow run for it waits in the pool; WHEN the
+    flow runs again THEN nothing new is queued."""
+    import httpx
+
+    from flows.deployments import deploy_to_pool, pool_deployment_name
+    from flows.intake import s3_intake_flow
+
+    client, bucket_name = s3_settings
+    pool = f"letters-{uuid.uuid4().hex[:6]}"
+    deploy_to_pool(pool)
+    for key in ("mailroom/scan-a.pdf", "mailroom/scan-b.pdf"):
+        client.put_object(Bucket=bucket_name, Key=key, Body=b"%PDF-1.4 the same scan")
+    state = s3_intake_flow(dispatch_to=pool_deployment_name(pool), return_state=True)
+    assert state.is_completed(), state.message
+    with session_scope() as session:
+        [source_id] = session.scalars(select(SourceFile.id)).all()
+    for name in ("scan-a.pdf", "scan-b.pdf"):
+        tags = {t["Key"]: t["Value"] for t in client.get_object_tagging(
+            Bucket=bucket_name, Key=f"mailroom/processed/{name}")["TagSet"]}
+        assert tags == {"letterbridge-status": "dispatched", "letterbridge-source": source_id}
+    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
+    assert [r["parameters"]["source_ids"] for r in runs] == [[source_id]]
+    assert s3_intake_flow(dispatch_to=pool_deployment_name(pool),
+                          return_state=True).message == "nothing new"
 
 
 def test_the_worker_serves_what_the_settings_switch_on(
@@ -418,3 +458,33 @@ def test_the_worker_serves_what_the_settings_switch_on(
     assert served[f"hot-folder/{host}"].parameters["folder"] == str(tmp_path / "hot")
     assert served[f"hot-folder/{host}"].schedules[0].schedule.interval.total_seconds() == 120
     assert served[f"hot-folder/{host}"].entrypoint == "flows.intake.hot_folder_flow"
+
+
+@pytest.mark.prefect
+def test_the_daily_print_batch_is_scheduled_by_the_server(
+        prefect_api: str, lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN the daily print batch switched on WHEN the worker registers its deployments THEN
+    the Prefect server puts the next runs on the calendar at the cron's time — what makes the
+    batch ready every morning without anyone starting it."""
+    import httpx
+
+    from flows.deployments import served_deployments, unscheduled
+    from letterbridge.settings import get_settings, reset_settings
+
+    monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_ENABLED", "true")
+    monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_CRON", "15 6 * * *")
+    monkeypatch.setenv("TZ", "UTC")
+    reset_settings()
+    [batch] = [d for d in served_deployments(get_settings()) if d.flow_name == "print-batch"]
+    deployment_id = batch.apply()
+    deadline = time.monotonic() + 45
+    while unscheduled(["print-batch/daily"]) and time.monotonic() < deadline:
+        time.sleep(1)
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [str(deployment_id)]}},
+        "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+    assert runs, ("the server scheduled no print batch: its scheduler fails (Prefect 3.8 with "
+                  "SQLAlchemy 2.1: \"Can't evaluate bulk DML statement\" in the server log); "
+                  "pin SQLAlchemy<2.1")
+    assert all(r["expected_start_time"][11:19] == "06:15:00" for r in runs)
+    assert runs[0]["parameters"]["out_dir"] == str(lb_home / "print-batches")

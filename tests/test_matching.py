@@ -31,17 +31,23 @@ PEOPLE = [
 
 @pytest.fixture
 def roster(lb_home) -> dict[str, dict[str, int]]:  # noqa: ANN001
-    """The roster above in a fresh database: {number: {"inmate": id, "volunteer": id, "match": id}}."""
+    """The roster above in a fresh database: {number: {"inmate": id, "volunteer": id, "match": id}}.
+    """
     ids: dict[str, dict[str, int]] = {}
     with session_scope() as session:
         facilities = {}
         for name, (line, city, state, zip_, system) in FACILITIES.items():
-            facilities[name] = Facility(name=name, address_line=line, city=city, state=state,
-                                        zip=zip_, system=system)
+            facilities[name] = Facility(
+                name=name, address_line=line, city=city, state=state, zip=zip_, system=system
+            )
         session.add_all(facilities.values())
         for number, name, facility, email in PEOPLE:
-            inmate = Inmate(inmate_number=number, number_key=fold(number), name=name,
-                            facility=facilities[facility])
+            inmate = Inmate(
+                inmate_number=number,
+                number_key=fold(number),
+                name=name,
+                facility=facilities[facility],
+            )
             session.add(inmate)
             session.flush()
             ids[number] = {"inmate": inmate.id}
@@ -54,10 +60,21 @@ def roster(lb_home) -> dict[str, dict[str, int]]:  # noqa: ANN001
     return ids
 
 
-def guess(name: str = "", number: str = "", facility: str = "", address: list[str] | None = None,
-          code: str | None = None) -> SenderGuess:
-    return SenderGuess(name=name, inmate_number=number, facility=facility,
-                       address_lines=address or [], confidence=0.95, code=code)
+def guess(
+    name: str = "",
+    number: str = "",
+    facility: str = "",
+    address: list[str] | None = None,
+    code: str | None = None,
+) -> SenderGuess:
+    return SenderGuess(
+        name=name,
+        inmate_number=number,
+        facility=facility,
+        address_lines=address or [],
+        confidence=0.95,
+        code=code,
+    )
 
 
 def decide(g: SenderGuess, **kwargs):  # noqa: ANN003, ANN201
@@ -69,9 +86,14 @@ def test_exact_number_and_name_route_to_the_pen_pal(roster) -> None:  # noqa: AN
     """GIVEN an envelope with a roster number, the matching name and facility
     WHEN the sender is matched
     THEN the letter is routed to that inmate's volunteer, with a reason naming the evidence."""
-    d = decide(guess("Marcus Reed", "40321-177", "FCI Cedar Bend", ["P.O. Box 950", "Oxford, WI 53952"]))
+    d = decide(
+        guess("Marcus Reed", "40321-177", "FCI Cedar Bend", ["P.O. Box 950", "Oxford, WI 53952"])
+    )
     assert d.outcome == "routed"
-    assert (d.inmate_id, d.volunteer_id) == (roster["40321-177"]["inmate"], roster["40321-177"]["volunteer"])
+    assert (d.inmate_id, d.volunteer_id) == (
+        roster["40321-177"]["inmate"],
+        roster["40321-177"]["volunteer"],
+    )
     assert d.match_id == roster["40321-177"]["match"]
     assert d.confidence >= 0.9
     assert "exact inmate number 40321-177" in d.reason and "name agrees" in d.reason
@@ -151,7 +173,11 @@ def test_known_sender_without_an_active_pen_pal_is_no_match(roster) -> None:  # 
     WHEN they write
     THEN the outcome is no_match with the inmate known and no volunteer."""
     d = decide(guess("Kevin Hall", "2231874", "Bluebonnet Unit"))
-    assert (d.outcome, d.inmate_id, d.volunteer_id) == ("no_match", roster["2231874"]["inmate"], None)
+    assert (d.outcome, d.inmate_id, d.volunteer_id) == (
+        "no_match",
+        roster["2231874"]["inmate"],
+        None,
+    )
     with session_scope() as session:
         session.get(Volunteer, roster["2231875"]["volunteer"]).active = False
     d = decide(guess("Carl Young", "2231875", "Bluebonnet Unit"))
@@ -162,7 +188,14 @@ def test_writing_from_another_facility_routes_and_flags_a_transfer(roster) -> No
     """GIVEN an envelope with a roster number and name, from another facility than the roster's
     WHEN the sender is matched
     THEN the letter is routed and flagged likely_transfer; from the roster's facility it is not."""
-    d = decide(guess("Luis Ortiz", "AB1234", "Bluebonnet Unit", ["2664 FM 2054", "Tennessee Colony, TX 75886"]))
+    d = decide(
+        guess(
+            "Luis Ortiz",
+            "AB1234",
+            "Bluebonnet Unit",
+            ["2664 FM 2054", "Tennessee Colony, TX 75886"],
+        )
+    )
     assert d.outcome == "routed" and d.volunteer_id == roster["AB1234"]["volunteer"]
     assert "likely_transfer" in d.flags
     same = decide(guess("Luis Ortiz", "AB1234", "Dry Creek State Prison"))
@@ -178,8 +211,12 @@ def test_reply_code_routes_when_the_envelope_agrees(roster) -> None:  # noqa: AN
     d = decide(guess("Marcus Reed", "40321-177", "FCI Cedar Bend", code=code))
     assert d.outcome == "routed" and d.match_id == roster["40321-177"]["match"]
     assert "reply code" in d.reason
-    in_letter = decide(guess("Marcus Reed", "", ""), letter_text=f"Thanks! Ref: {format_code(code)}")
-    assert in_letter.outcome == "routed" and in_letter.volunteer_id == roster["40321-177"]["volunteer"]
+    in_letter = decide(
+        guess("Marcus Reed", "", ""), letter_text=f"Thanks! Ref: {format_code(code)}"
+    )
+    assert (
+        in_letter.outcome == "routed" and in_letter.volunteer_id == roster["40321-177"]["volunteer"]
+    )
 
 
 def test_reply_code_that_disagrees_with_the_envelope_is_held(roster) -> None:  # noqa: ANN001
@@ -199,10 +236,16 @@ def test_reply_code_chooses_between_two_pen_pals(roster) -> None:  # noqa: ANN00
     THEN without a code the letter is held; with it, it goes to that correspondence."""
     with session_scope() as session:
         inmate = session.get(Inmate, roster["AB1234"]["inmate"])
-        second = Match(inmate=inmate, volunteer=Volunteer(email="gus@example.org", display_name="Gus"))
+        second = Match(
+            inmate=inmate, volunteer=Volunteer(email="gus@example.org", display_name="Gus")
+        )
         session.add(second)
         session.flush()
-        code, second_id, second_volunteer = ensure_code(session, second), second.id, second.volunteer_id
+        code, second_id, second_volunteer = (
+            ensure_code(session, second),
+            second.id,
+            second.volunteer_id,
+        )
     held = decide(guess("Luis Ortiz", "AB1234", "Dry Creek State Prison"))
     assert held.outcome == "ambiguous" and "2 active pen pals" in held.reason
     d = decide(guess("Luis Ortiz", "AB1234", "Dry Creek State Prison"), letter_text=f"code {code}")

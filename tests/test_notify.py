@@ -14,8 +14,13 @@ from postal.notify import notify_letter_waiting
 
 
 def settings_for(host: str, port: int, **extra) -> Settings:  # noqa: ANN003
-    return Settings(smtp_host=host, smtp_port=port, base_url="https://letters.example.org",
-                    smtp_from="letters@example.org", **extra)
+    return Settings(
+        smtp_host=host,
+        smtp_port=port,
+        base_url="https://letters.example.org",
+        smtp_from="letters@example.org",
+        **extra,
+    )
 
 
 def test_email_has_the_link_and_no_personal_details(lb_home, smtp_server) -> None:  # noqa: ANN001

@@ -166,6 +166,22 @@ def test_email_formats(email):
     assert found(f"write to {email}, thanks") == [("email", email)]
 
 
+@pytest.mark.parametrize(
+    "read_as",
+    [
+        "billy.perezOmail.example.com",
+        "billy.perez0mail.example.com",
+        "billy.perez mail.example.com",
+        "bob_22&example.net",
+        "bob_22©example.net",
+    ],
+)
+def test_email_where_ocr_misread_the_at_sign(read_as):
+    """GIVEN an email whose "@" OCR read as O, 0, &, © or a space (seen on typed pages)
+    WHEN searched THEN the whole address, local part included, is an email."""
+    assert found(f"it is {read_as} if you want") == [("email", read_as)]
+
+
 def test_email_written_out_and_without_at():
     """GIVEN an address spelled 'at ... dot com' and one where OCR lost the '@'
     WHEN searched THEN both are emails."""
@@ -202,6 +218,13 @@ def test_address_block_crosses_lines():
     assert [f.kind for f in findings] == ["address"]
     assert covered(words, findings) == "4410 Oak Drive Apt 3 Fresno, CA 93701"
     assert len(findings[0].boxes) == 2
+
+
+def test_address_with_misread_suffix_is_kept_whole_by_its_city_line():
+    """GIVEN a street line whose suffix OCR misread, above a "City, ST ZIP" line
+    WHEN searched THEN both lines are one address (the house number does not stay behind)."""
+    text = "send it to\n1728 Chestnut Streei\nAllentown, PA 18142\nthanks"
+    assert found(text) == [("address", "1728 Chestnut Streei\nAllentown, PA 18142")]
 
 
 def test_address_house_number_with_confusion():

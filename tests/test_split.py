@@ -73,3 +73,31 @@ def test_an_envelope_back_stays_with_its_front() -> None:
     WHEN split
     THEN front and back stay in one letter."""
     assert pages_of(split_run(run("EELLEEL"))) == [[1, 2, 3, 4], [5, 6, 7]]
+
+
+def test_generated_run_pages_are_classified_and_split_exactly() -> None:
+    """GIVEN a generated duplex scanner run of three letters with separators, the second
+    separator's QR code smudged and torn so that no reader decodes it
+    WHEN every page is classified (no OCR) and the run is split
+    THEN the letters come out exactly: separators and blank backs dropped, the damaged
+    separator recognised by its frame rather than glued to the letter before it."""
+    from letterbridge.samples import make_letter, make_roster, make_scanner_run
+    from ocr.separator import is_separator
+    from ocr.split import classify_page
+
+    roster = make_roster(6, seed=2)
+    mail = [
+        make_letter(person, seed=i, style=style, n_pages=n, pii=False)
+        for i, (person, style, n) in enumerate(
+            zip(roster.inmates[:3], ["typed", "handwriting", "typed"], [2, 1, 1], strict=True)
+        )
+    ]
+    pages, truth = make_scanner_run(mail, duplex_blanks=True, unreadable_separator_at=1, seed=5)
+    damaged = pages[2 * (len(mail[0].pages) + 1)]  # after sheet 1, its back, letter 1 + backs
+    assert not is_separator(damaged)
+    kinds = [classify_page(img) for img in pages]
+    assert kinds.count("separator") == 3
+    assert kinds.count("envelope") == 3
+    assert split_run([PageInfo(i, k) for i, k in enumerate(kinds, start=1)]) == [
+        [PageInfo(i, kinds[i - 1]) for i in letter] for letter in truth
+    ]

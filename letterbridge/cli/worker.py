@@ -94,6 +94,7 @@ def worker(
     console.print(f"flow runs: {ui}/runs")
     for sensor in sensors:
         sensor.start()
+    deps.check_schedules_later(names)
     try:
         serve(*served, limit=limit, query_seconds=max(1, min(int(poll), 10)),
               print_starting_message=False)
