@@ -10,8 +10,9 @@ handwriting-style, go through the real pipeline (`ocr.envelope.read_envelope`, i
 `postal.matching.match_sender`. Strangers (not on the roster) and roster people without a pen
 pal write too. Simulated misreads (`bench/_routing_noise.py`) stress the decision rules far
 beyond what real OCR produces. Scanner runs of 20 letters, with separators (one of them
-damaged) and without (duplex, blank backs), are classified page by page and split. Figures go to bench/results/routing.md; the exit status is 1 when an acceptance
-criterion of issue 4 is missed.
+damaged) and without (duplex, blank backs), are classified page by page and split. Figures
+go to bench/results/routing.md; the exit status is 1 when an acceptance criterion of issue 4
+is missed.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ def run_scanner_runs(roster, *, letters: int, seed: int) -> list[RunResult]:  # 
     return results
 
 
-# --- report -----------------------------------------------------------------------------------------
+# --- report ------------------------------------------------------------------------------
 
 
 def _pct(num: int, den: int) -> str:
@@ -412,7 +413,7 @@ def report(
     row("strangers → unknown", "strangers_unknown", "strangers")
     row("roster people without a pen pal → no_match", "no_match_ok", "no_match")
     plain("likely_transfer flags raised (none expected)", "transfer_flags")
-    plain("upright envelopes `read_page`'s own orientation would turn", "orientation_wrong")
+    plain("envelopes `read_page`'s letter-page orientation cues turn wrong", "orientation_wrong")
     plain("OCR + reading, s per envelope", "seconds", "{:.1f}")
     if noise is not None:
         lines += [
@@ -425,21 +426,22 @@ def report(
             f"{_pct(noise.held, noise.guesses)}, unrouted {_pct(noise.unrouted, noise.guesses)}, "
             f"**misrouted {noise.misrouted}**.",
         ]
-    lines += [
-        "",
-        f"Scanner runs ({args.run_letters} letters of 1-3 pages plus envelope, typed and "
-        "handwriting alternating; pages classified by `ocr.split.classify_page`, grouped by "
-        "`split_run`):",
-        "",
-        "| run | pages | letters | groups | exact | page kinds | s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in runs:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items()))
-        lines.append(
-            f"| {r.name} | {r.pages} | {r.letters} | {r.groups} | "
-            f"{'yes' if r.exact else 'NO'} | {kinds} | {r.seconds:.1f} |"
-        )
+    if runs:
+        lines += [
+            "",
+            f"Scanner runs ({args.run_letters} letters of 1-3 pages plus envelope, typed and "
+            "handwriting alternating; pages classified by `ocr.split.classify_page`, grouped by "
+            "`split_run`):",
+            "",
+            "| run | pages | letters | groups | exact | page kinds | s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in runs:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items()))
+            lines.append(
+                f"| {r.name} | {r.pages} | {r.letters} | {r.groups} | "
+                f"{'yes' if r.exact else 'NO'} | {kinds} | {r.seconds:.1f} |"
+            )
     lines += ["", "Acceptance (issue 4):", ""]
     for label, ok in verdicts(summary if cases else {}, runs, noise):
         lines.append(f"- {'✅' if ok else '❌'} {label}")

@@ -65,7 +65,11 @@ def file_away(folder: str, claim_name: str, attempt: int,
 
 @flow(name="hot-folder", flow_run_name=lambda: f"hot-folder-{_stamp()}", log_prints=False)
 def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 20) -> State:
-    """Files that stopped growing → letters; originals to done/ or quarantine/ (+ reason)."""
+    """Files that stopped growing → letters; originals to done/ or quarantine/ (+ reason).
+
+    At most `max_files` a run: a big drop goes in several batches, one right after the
+    other, so the first letters reach their pen pals without waiting for the last.
+    """
     hot = HotFolder(Path(folder))
     hot.ensure()
     # First what a dead run left behind, then what was dropped since.

@@ -242,6 +242,7 @@ def item_page_ids(item_id: str, *, only_missing_ocr: bool = False) -> list[int]:
 
 def ocr_page(page_id: int) -> float:
     """Preprocess and OCR one page; store the clean image and the words. Returns confidence."""
+    from ocr.envelope import read_envelope
     from ocr.pipeline import read_page
 
     settings = get_settings()
@@ -249,12 +250,14 @@ def ocr_page(page_id: int) -> float:
         page = session.get(Page, page_id)
         if page.words_key:
             return page.confidence
-        item_id, index, image_key = page.item_id, page.index, page.image_key
+        item_id, index, image_key, kind = page.item_id, page.index, page.image_key, page.kind
     store = get_blob_store()
     img = decode_png(store.get(image_key))
+    # Envelopes are turned upright by their stamp; letter-page cues misread some of them.
+    reader = read_envelope if kind == PageKind.envelope else read_page
     try:
-        prepared, result = read_page(img, languages=settings.ocr_languages,
-                                     timeout=settings.ocr_page_timeout_seconds)
+        prepared, result = reader(img, languages=settings.ocr_languages,
+                                  timeout=settings.ocr_page_timeout_seconds)
         failure = ""
     except OcrFailed as exc:
         # A page that crashes Tesseract fails alone: it waits for a person to transcribe.

@@ -19,7 +19,7 @@ _FOLD = str.maketrans(
     {
         "O": "0", "Q": "0", "D": "0",
         "I": "1", "L": "1", "|": "1", "!": "1",
-        "S": "5",
+        "S": "5", "$": "5",
         "B": "8",
         "Z": "2",
         "G": "6",
@@ -27,8 +27,8 @@ _FOLD = str.maketrans(
 )  # fmt: skip
 
 # A "digit" as OCR may print it: a real digit or one of the look-alikes above.
-_D = r"[0-9OoQDIl|SsBZz]"
-_L = r"[A-Za-z]"
+_D = r"[0-9OoQDIl|SsBZz$]"
+_L = r"[A-Za-z$]"  # "$" is how OCR often reads a typed S
 _SEP = r"[ ]?[-\u2010-\u2015][ ]?"  # a dash, perhaps with a space either side (handwriting)
 _GAP = rf"(?:{_SEP}|[ ])"  # a dash or a lone space (handwritten "12345 678")
 _START = r"(?<![A-Za-z0-9])"
@@ -137,11 +137,11 @@ def _compact(number: str) -> str:
 def _digits_ok(candidate: str, system: str) -> bool:
     # Look-alikes are tolerated in digit positions, but a "number" that is mostly letters
     # is a word ("BOISE", "SOLID").
-    text = re.sub(r"[^A-Za-z0-9|]", "", candidate)
+    text = re.sub(r"[^A-Za-z0-9|$]", "", candidate)
     if system == "ny":
         positions = text[:2] + text[-4:]
     elif system in ("ca", "pa", "il"):
-        positions = text.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        positions = text.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$")
     else:
         positions = text
     real = sum(ch.isdigit() for ch in positions)

@@ -24,9 +24,9 @@ class PreprocessOptions:
     deskew: bool = True
     crop: bool = True
     even_light: bool = True
-    remove_lines: bool = False
+    remove_lines: bool = True
     denoise: bool = False
-    binarise: bool = False
+    binarise: bool = True
 
 
 @dataclass
@@ -329,6 +329,7 @@ def _margin_score(ink: np.ndarray) -> float | None:
 
 ORIENT_ASCENDER_MIN = 0.4  # |log ratio| that decides upright vs upside down on its own
 ORIENT_MARGIN_MIN = 0.3
+ORIENT_MIN_LINES = 10
 ORIENT_GAP_MARGIN = 0.12  # gap share of rows minus that of columns that decides 0/180 vs 90/270
 
 
@@ -385,6 +386,9 @@ def estimate_geometry(img: np.ndarray, *, orient: bool = True) -> Geometry:
     fine = rotate_small_angle(rotate_right_angle(fine, turn), -angle)
     # Only clearly dark marks: pale notebook rules and show-through would pass for descenders.
     text = _without_rules(_despeckle(_ink_mask(fine, contrast=None), min_area=12))
+    if len(_line_bands(text)) < ORIENT_MIN_LINES:
+        # An envelope, a short note: too few lines for the statistics; OSD reads the glyphs.
+        return Geometry(None, angle)
     ascender = _ascender_score(text)
     margin = _margin_score(text)
     votes = []

@@ -172,9 +172,10 @@ def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = No
     for line in words_to_text(list(words)).split("\n"):
         for m in _DIGIT_RUN.finditer(fold_confusions(line)):
             run = m.group().strip(" -./")
-            if sum(c.isdigit() for c in run) < MIN_UNEXPLAINED_DIGITS:
-                continue
             as_written = line[m.start() : m.start() + len(run)]
+            # Real digits as written: "G00D" folds to "6000" but is a word.
+            if sum(c.isdigit() for c in as_written) < MIN_UNEXPLAINED_DIGITS:
+                continue
             if _harmless(run, as_written, line[: m.start()]):
                 continue
             if sender and sender in canonical_id(line[max(0, m.start() - reach) : m.end() + reach]):
@@ -183,10 +184,48 @@ def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = No
     return count
 
 
+# "60M MM MM M7" is how OCR read a handwritten card number: words mixing letters with digits
+# that are not look-alikes of letters (0, 1 and 5 stand for O, I and S in handwriting all the
+# time). Ordinals, decades and clock times are ordinary.
+_MIXED = re.compile(r"(?=.*[2-46-9])(?=.*[^\W\d_])")
+_ORDINARY_MIXED = re.compile(r"(?i)^\d+(?:st|nd|rd|th|s|am|pm|a\.m\.|p\.m\.)$")
+
+
+def mixed_words(words: Sequence[Word], *, sender_number: str | None = None) -> int:
+    """Words mixing letters and digits (other than 0, 1, 5) that are not ordinals or times."""
+    sender = canonical_id(sender_number or "")
+    count = 0
+    for word in words:
+        text = word.text.strip(".,;:!?()[]\"'")
+        if not _MIXED.match(text) or _ORDINARY_MIXED.match(text):
+            continue
+        if sender and sender in canonical_id(text):
+            continue
+        count += 1
+    return count
+
+
 @dataclass
 class Verification:
     passed: bool
     problems: list[str] = field(default_factory=list)  # kinds and counts, never values
+
+
+# Tesseract reads a burned box as a "word" now and then ("M9" across a card number's box).
+BLACK_SHARE = 0.6
+
+
+def _inside_black_box(img: np.ndarray, word: Word) -> bool:
+    """Whether the word's box is mostly burned (exactly black) pixels."""
+    height, width = img.shape[:2]
+    x0, y0 = max(0, word.x0), max(0, word.y0)
+    x1, y1 = min(width, word.x1), min(height, word.y1)
+    if x1 <= x0 or y1 <= y0:
+        return False  # outside the image: keep it, and with it any doubt
+    region = img[y0:y1, x0:x1]
+    if region.ndim == 3:
+        region = region.max(axis=2)
+    return float((region == 0).mean()) >= BLACK_SHARE
 
 
 def verify_page(
@@ -197,15 +236,20 @@ def verify_page(
     watch_terms: Sequence[str] = (),
     known_inmate_numbers: Sequence[str] = (),
 ) -> Verification:
-    """Read the burned page again and look for anything left. Any doubt means not passed."""
+    """Read the burned page again and look for anything left. Any doubt means not passed.
+
+    `ocr` must return word boxes in the coordinates of the image it is given (as
+    `ocr.tesseract.ocr_image` does): "words" Tesseract reads into a black box are dropped.
+    """
     try:
         page = ocr(redacted_img)
     except Exception as exc:  # noqa: BLE001 - fail closed whatever went wrong
         return Verification(
             False, [f"the redacted page could not be read again ({type(exc).__name__})"]
         )
+    words = [w for w in page.words if not _inside_black_box(redacted_img, w)]
     findings = find_pii(
-        page.words,
+        words,
         sender_number=sender_number,
         watch_terms=watch_terms,
         known_inmate_numbers=known_inmate_numbers,
@@ -216,30 +260,36 @@ def verify_page(
     problems = [
         f"{count} {kind} still readable after redaction" for kind, count in sorted(counts.items())
     ]
-    # Fail closed on what the finders cannot name: leftover long numbers and "@".
+    # Fail closed on what the finders cannot name: leftover long numbers, number-like words
+    # and "@".
     covered = {i for f in findings for i in f.word_indices}
-    rest = [w for i, w in enumerate(page.words) if i not in covered]
+    rest = [w for i, w in enumerate(words) if i not in covered]
     numbers = unexplained_numbers(rest, sender_number=sender_number)
     if numbers:
         problems.append(f"{numbers} unexplained number(s) of 4+ digits still readable")
+    mixed = mixed_words(rest, sender_number=sender_number)
+    if mixed:
+        problems.append(f"{mixed} word(s) mixing letters and digits still readable")
     at_signs = sum(1 for w in rest if "@" in w.text)
     if at_signs:
         problems.append(f"{at_signs} word(s) with '@' still readable")
     return Verification(not problems, problems)
 
 
-# A line Tesseract read this badly is usually not text at all: it can hide a number the finders
-# never saw. Typed pages' worst lines measure 91+, the garbled handwritten lines that hid a
-# phone number or an address 43-55 (bench/results/redaction.md).
+# A line of words Tesseract read this badly is usually not text at all: it can hide a number
+# the finders never saw. Typed pages' worst lines measure 91+, the garbled handwritten lines
+# that hid a phone number or an address 43-55 (bench/results/redaction.md).
 LOW_LINE_CONFIDENCE = 60.0
-_REAL_WORD = re.compile(r"\w")
+# Only words with letters count: Tesseract rates a line holding just a number ("#44066 -533")
+# low even when it read it right, and numbers are checked by the finders and by verify_page.
+_WORDLIKE = re.compile(r"[^\W\d_]")
 
 
 def needs_human(page: OcrPage, *, low_confidence: float = 70.0) -> bool:
     """Whether a person must look before the page goes out (reason `redaction_unverified`).
 
     The finders only see what OCR read. Handwriting, a page read with low confidence, a page
-    where OCR read nothing, or one with a line it could barely read may hide details.
+    where OCR read nothing, or one with a line of words it could barely read may hide details.
     """
     if page.needs_transcription or not page.words:
         return True
@@ -247,7 +297,6 @@ def needs_human(page: OcrPage, *, low_confidence: float = 70.0) -> bool:
         return True
     lines: dict[tuple[int, int, int], list[float]] = {}
     for word in page.words:
-        if _REAL_WORD.search(word.text):
+        if _WORDLIKE.search(word.text):
             lines.setdefault(word.line_key, []).append(word.conf)
-    # One-word lines are left out: Tesseract rates a lone number low even when it reads it right.
     return any(len(c) > 1 and sum(c) / len(c) < LOW_LINE_CONFIDENCE for c in lines.values())

@@ -55,7 +55,7 @@ def test_a_given_system_restricts_the_search() -> None:
 
 
 def test_ocr_look_alikes_are_found_but_not_corrected() -> None:
-    """GIVEN numbers where OCR read O for 0, I for 1, S for 5, B for 8
+    """GIVEN numbers where OCR read O for 0, I for 1, S for 5, B for 8, $ for S
     WHEN they are found and folded
     THEN they are returned as written and fold to the true number's key."""
     found = find_numbers("Reg. No. I2345-6O8\nCDCR C1234S\nDIN 12A34S6")
@@ -64,6 +64,9 @@ def test_ocr_look_alikes_are_found_but_not_corrected() -> None:
     assert fold("C1234S") == fold("C12345")
     assert fold("l2345 678") == fold("12345-678")
     assert fold("AB1234") == fold("A81234") == "A81234"
+    # A typed S often comes out of Tesseract as "$".
+    assert find_numbers("$85718") == [("$85718", "ca")]
+    assert fold("$85718") == fold("S85718")
 
 
 def test_words_addresses_and_zip_codes_are_not_numbers() -> None:

@@ -340,6 +340,20 @@ def test_hot_folder_flow_turns_dropped_files_into_letters(
     counts = item_counts()
     assert counts.pop("quarantined") == 2
     assert sum(counts.values()) == 1 and set(counts) <= {"released", "needs_review"}
+    # The admin's view: the run ends with tables of ids and outcomes, no names, no file names.
+    import httpx
+
+    with session_scope() as session:
+        item_ids = list(session.scalars(select(MailItem.id)))
+    tables = {}
+    for key in ("hot-folder-intake", "ingest-summary"):  # the newest of each: this test's
+        [artifact] = httpx.post(f"{prefect_api}/artifacts/filter", timeout=30, json={
+            "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1,
+        }).raise_for_status().json()
+        tables[key] = str(artifact["data"])
+        assert letter.name not in tables[key] and "notes.pdf" not in tables[key]
+    assert all(item_id in tables["ingest-summary"] for item_id in item_ids)
+    assert tables["hot-folder-intake"].count("quarantined") == 2
 
     again = hot.root / "rescanned.pdf"
     again.write_bytes((hot.done / letter.name).read_bytes())

@@ -68,6 +68,7 @@ class RedactedPage:
     reread: OcrPage  # OCR of the burned image
     pdf_text: str
     verified: bool
+    problems: list[str]
     truth_text: str
 
 
@@ -117,6 +118,7 @@ def redacted_pages() -> list[RedactedPage]:
                     reread=reread[0],
                     pdf_text=pdftotext(searchable_pdf([(burned, words)])),
                     verified=check.passed,
+                    problems=check.problems,
                     truth_text=letter.page_texts[i],
                 )
             )
@@ -162,7 +164,7 @@ def test_every_planted_detail_has_a_finding_of_its_kind(redacted_pages):
 
 def test_typed_pages_pass_verification_and_need_no_person(redacted_pages):
     for p in redacted_pages:
-        assert p.verified
+        assert p.verified, p.problems
         assert not needs_human(p.page)
 
 

@@ -75,3 +75,54 @@ def test_uneven_light_becomes_white_paper() -> None:
     paper = prepared.image[2000:3000, 100:2400]
     assert paper.min() > 200
     assert prepared.image[300:360, 250:1500].min() < 80
+
+
+def _ruled_letter() -> np.ndarray:
+    """Handwriting on notebook paper: pale grey rules under each line, a margin line."""
+    page = draw_page(font=HANDWRITING, size=56, top=300, spacing=100)
+    ruled = np.full_like(page, 255)
+    for y in range(100, page.shape[0], 100):
+        ruled[y + 60 : y + 63, :] = 190  # just under each line's baseline
+    ruled[:, 200:204] = 170
+    return np.minimum(page, ruled)
+
+
+def test_notebook_rules_are_removed_for_tesseract_only() -> None:
+    """GIVEN handwriting on ruled notebook paper WHEN prepared
+    THEN Tesseract's copy has no rules left but keeps the writing, and the person's copy
+    still shows the paper as it is."""
+    page = _ruled_letter()
+    prepared = prepare(page, PreprocessOptions(orient=False, deskew=False))
+    rule_row = 1060  # a rule well below the text
+    assert prepared.image[rule_row, 400:2000].mean() < 230
+    assert prepared.ocr_image[rule_row, 400:2000].min() == 255
+    assert prepared.ocr_image[:, 200:204].min() == 255  # the margin line is gone too
+    text_rows = slice(300, 760)
+    assert (prepared.ocr_image[text_rows, 250:2400] < 128).sum() > 0.8 * (
+        (page[text_rows, 250:2400] < 128).sum())
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_orientation_is_read_from_the_ink_without_tesseract(turn: int) -> None:
+    """GIVEN a typed letter turned by a right angle and crooked by 1.5°
+    WHEN its geometry is estimated THEN the turn back and the skew are found from the ink
+    alone (no OSD needed)."""
+    page = preprocess.rotate_small_angle(draw_page(size=40, spacing=70,
+                                                   lines=_LONG_LETTER), 1.5)
+    geometry = preprocess.estimate_geometry(preprocess.rotate_right_angle(page, turn))
+    assert geometry.rotation == (360 - turn) % 360
+    assert abs(geometry.skew - 1.5) < 0.3
+
+
+_LONG_LETTER = [
+    "Dear Maria, thank you for your last letter, it made my whole week better.",
+    "The garden behind the kitchen is growing well and I planted tomatoes,",
+    "beans and sunflowers along the fence where the light is good all day.",
+    "My mother wrote to say that my nephew started playing baseball this",
+    "spring and that he is already better at it than I ever was, which is fine.",
+    "Please write back soon and tell me about your job and your dog.",
+    "Do you still walk by the river every morning before work? I think about",
+    "that a lot when the yard is loud. Write back when you can, I will be here.",
+    "Your friend always,",
+    "Thomas",
+]

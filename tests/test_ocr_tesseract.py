@@ -48,8 +48,9 @@ def test_sideways_page_reads_right() -> None:
 
 
 def test_spanish_letter_is_recorded_as_spanish_with_accents() -> None:
-    """GIVEN a letter in Spanish WHEN read THEN language is spa and accents survive."""
-    _, result = read_page(draw_page(SPANISH_LINES))
+    """GIVEN a letter in Spanish WHEN read with languages="auto" (English first)
+    THEN it is read again as Spanish: language spa, and the accents survive."""
+    _, result = read_page(draw_page(SPANISH_LINES), languages="auto")
     assert result.language == "spa"
     assert {"lucía", "año", "aquí", "está"} <= _words(result.text)
     assert result.confidence > 85

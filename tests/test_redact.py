@@ -17,6 +17,8 @@ from ocr.redact import (
 )
 from ocr.types import OcrPage, Word
 
+WHITE = np.full((400, 1600), 255, np.uint8)  # a blank page; test words lie inside it
+
 
 def words_from(text: str) -> list[Word]:
     """Words laid out like a typed page: one line per text line, 20 px a character."""
@@ -94,16 +96,14 @@ def test_verify_fails_closed_when_anything_is_still_readable():
     """GIVEN an OCR callable that still reads a phone number on the burned page
     WHEN verified THEN not passed, and the problem names the kind but not the number."""
     leaked = OcrPage(words=words_from("call 312-555-0142"), confidence=95)
-    result = verify_page(np.zeros((10, 10), np.uint8), ocr=lambda img: leaked)
+    result = verify_page(WHITE, ocr=lambda img: leaked)
     assert result == Verification(False, ["1 phone still readable after redaction"])
     assert "0142" not in " ".join(result.problems)
 
 
 def test_verify_passes_a_clean_page_and_keeps_the_senders_number():
     clean = OcrPage(words=words_from("Your friend Joe 12345-678"), confidence=95)
-    assert verify_page(
-        np.zeros((10, 10), np.uint8), ocr=lambda img: clean, sender_number="12345-678"
-    ).passed
+    assert verify_page(WHITE, ocr=lambda img: clean, sender_number="12345-678").passed
 
 
 def test_verify_fails_on_a_number_the_finders_cannot_name():
@@ -111,7 +111,7 @@ def test_verify_fails_on_a_number_the_finders_cannot_name():
     an "@" survived WHEN verified THEN it fails, while dates, years, small numbers and the
     sender's own number (even written 11-A-4433) do not count."""
     leftover = OcrPage(words=words_from("reach her at 4471 29 or bob@ exam"), confidence=95)
-    result = verify_page(np.zeros((10, 10), np.uint8), ocr=lambda img: leftover)
+    result = verify_page(WHITE, ocr=lambda img: leftover)
     assert not result.passed
     assert result.problems == [
         "1 unexplained number(s) of 4+ digits still readable",
@@ -121,16 +121,35 @@ def test_verify_fails_on_a_number_the_finders_cannot_name():
         words=words_from("Nancy Jones 11-A-4433\n3/9/24 in 2025 I was 42 at 10:30 in the 1990s"),
         confidence=95,
     )
-    assert verify_page(
-        np.zeros((10, 10), np.uint8), ocr=lambda img: ordinary, sender_number="11A4433"
-    ).passed
+    assert verify_page(WHITE, ocr=lambda img: ordinary, sender_number="11A4433").passed
+
+
+def test_verify_fails_on_a_card_number_ocr_read_as_letters():
+    """GIVEN a handwritten card number OCR read as "60M MM MM M7" (no finder can see a card
+    there) WHEN verified THEN it fails; ordinals, times and words read with 1/0/5 for I/O/S
+    ("1S", "G00D") do not."""
+    misread = OcrPage(words=words_from("THE CARD NUMBER 60M MM MM M7 STILL WORKS"), confidence=93)
+    result = verify_page(WHITE, ocr=lambda img: misread)
+    assert result.problems == ["2 word(s) mixing letters and digits still readable"]
+    fine = OcrPage(words=words_from("ON THE 2nd AT 9am IT 1S G00D, 4th time"), confidence=93)
+    assert verify_page(WHITE, ocr=lambda img: fine).passed
+
+
+def test_verify_ignores_what_ocr_reads_into_a_burned_box():
+    """GIVEN a burned page on which Tesseract reads the black box itself as "M9" and a number
+    WHEN verified THEN those words are ignored; the same words on white paper fail."""
+    words = words_from("with the card M9 5550142 but")
+    burned = burn(WHITE, [words[3].box, words[4].box], pad=4)
+    page = OcrPage(words=words, confidence=95)
+    assert verify_page(burned, ocr=lambda img: page).passed
+    assert not verify_page(WHITE, ocr=lambda img: page).passed
 
 
 def test_verify_fails_when_the_page_cannot_be_read_again():
     def broken(img):
         raise RuntimeError("tesseract crashed")
 
-    result = verify_page(np.zeros((10, 10), np.uint8), ocr=broken)
+    result = verify_page(WHITE, ocr=broken)
     assert not result.passed and "RuntimeError" in result.problems[0]
 
 
@@ -147,10 +166,10 @@ def test_needs_human():
 def test_needs_human_for_one_line_ocr_could_barely_read():
     """GIVEN a page read with high confidence except one garbled line WHEN judged
     THEN a person must look (the line may be a number OCR could not read); a lone number on
-    its own line that OCR rated low does not count."""
-    words = words_from("hello there friend\n| if | oe\n08594235")
+    its own line that OCR rated low (split in two words) does not count."""
+    words = words_from("hello there friend\n| if | oe\n#44066 -533")
     for w in words:
-        w.conf = 30.0 if w.line == 2 or w.text == "08594235" else 96.0
+        w.conf = 30.0 if w.line in (2, 3) else 96.0
     assert needs_human(OcrPage(words=words, confidence=90))
     lone = [w for w in words if w.line != 2]
     assert not needs_human(OcrPage(words=lone, confidence=90))

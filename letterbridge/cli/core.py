@@ -117,7 +117,11 @@ def ingest(
             watcher = threading.Thread(target=poll, daemon=True)
             watcher.start()
             try:
-                ingest_flow(todo, label=label or _label(todo))
+                from flows.recovery import lease_sources
+
+                # Leased, so a worker's recovery leaves these files alone while we work on them.
+                with lease_sources(todo) as held:
+                    ingest_flow(held, label=label or _label(todo))
             finally:
                 finished.set()
                 watcher.join()
