@@ -20,6 +20,7 @@ class BenchPage:
     truth: str
     turned: int  # extra clockwise turn applied on top of the generator's (a sideways photo)
     flipped: bool  # the generator fed the page upside down
+    on_bed: bool = False  # lying on a dark surface with margins around it
 
     @property
     def cls(self) -> str:
@@ -33,7 +34,8 @@ class BenchPage:
 
 def make_pages(n_pages: int, *, seed: int = 0) -> list[BenchPage]:
     """About n_pages letter pages, spread evenly over CLASSES; every third letter in Spanish,
-    every fifth page turned sideways (90° one way or the other) as a phone photo would be."""
+    every fifth page turned sideways (90° one way or the other) as a phone photo would be,
+    every sixth lying on a dark surface with margins around it."""
     from letterbridge.samples import make_letter, make_roster
     from ocr.preprocess import rotate_right_angle
 
@@ -60,6 +62,9 @@ def make_pages(n_pages: int, *, seed: int = 0) -> list[BenchPage]:
                     break
                 image = letter.pages[i]
                 turned = 0
+                on_bed = len(pages) % 6 == 5
+                if on_bed:
+                    image = on_scanner_bed(image, seed=letter_seed + i)
                 if len(pages) % 5 == 4:
                     turned = 90 if (len(pages) // 5) % 2 == 0 else 270
                     image = rotate_right_angle(image, turned)
@@ -73,11 +78,26 @@ def make_pages(n_pages: int, *, seed: int = 0) -> list[BenchPage]:
                         image=np.ascontiguousarray(image),
                         truth=letter.page_texts[i],
                         turned=turned,
-                        flipped=bool(letter.transforms[i].get("flipped")),
+                        flipped=bool(letter.transforms[i].get("flipped")), on_bed=on_bed,
                     )
                 )
                 got += 1
     return pages
+
+
+def on_scanner_bed(page: np.ndarray, *, seed: int) -> np.ndarray:
+    """The page lying on a dark, uneven surface with margins around it (scanner lid left open,
+    or a phone photo on a table)."""
+    rng = np.random.default_rng(seed)
+    h, w = page.shape
+    top, left = int(rng.integers(60, 200)), int(rng.integers(60, 200))
+    bottom, right = int(rng.integers(60, 200)), int(rng.integers(60, 200))
+    level = float(rng.uniform(25, 90))
+    bed = rng.normal(level, 6.0, (h + top + bottom, w + left + right))
+    bed += np.linspace(0, float(rng.uniform(-20, 20)), bed.shape[1])[None, :]
+    out = np.clip(bed, 0, 255).astype(np.uint8)
+    out[top : top + h, left : left + w] = page
+    return out
 
 
 def blank_backs(fronts: list[np.ndarray], *, seed: int = 0) -> list[np.ndarray]:

@@ -126,8 +126,14 @@ def locate(words: Sequence[Word], value: str) -> list[int] | None:
     if hit is None:
         return None
     chars = Counter(owner[positions[p]] for p in range(hit.dest_start, hit.dest_end))
-    # A neighbour word the alignment only grazes (one character) is not part of the value.
-    return sorted(w for w, n in chars.items() if n > 1 or len(words[w].text) <= 2)
+    found = sorted(chars)
+    # A word at either end the alignment only grazes (one character: "AT" before "315 555
+    # 015)" because the last digit was misread) is a neighbour, not part of the value.
+    while len(found) > 1 and chars[found[0]] == 1:
+        found.pop(0)
+    while len(found) > 1 and chars[found[-1]] == 1:
+        found.pop()
+    return found
 
 
 # --- ordinary words ----------------------------------------------------------------------------

@@ -283,12 +283,13 @@ def bench_latency(stack: Stack, work: Path, count: int) -> dict:
         worker = subprocess.Popen([str(VENV_BIN / "letterbridge"), "worker"], cwd=ROOT, env=env,
                                   stdout=(work / "latency-worker.log").open("wb"),
                                   stderr=subprocess.STDOUT, start_new_session=True)
-        to_email, to_decided, loads = [], [], []
+        to_email, to_decided, loads, landings = [], [], [], []
         db = f"sqlite:///{home / 'letterbridge.db'}"
         try:
             time.sleep(15)  # the worker starts and registers its deployments
             for n, path in enumerate(letters):
                 landed = time.time()
+                landings.append(landed)
                 shutil.copy(path, hot / path.name)
                 deadline = time.time() + 900
                 decided = None
@@ -316,7 +317,39 @@ def bench_latency(stack: Stack, work: Path, count: int) -> dict:
         finally:
             stop(worker)
     return {"count": count, "to_email": to_email, "to_decided": to_decided,
-            "load": statistics.mean(loads) if loads else 0.0}
+            "load": statistics.mean(loads) if loads else 0.0,
+            "split": latency_split(stack.api, landings)}
+
+
+def latency_split(api: str, landings: list[float]) -> dict[str, float]:
+    """Where a letter's seconds go, read back from the Prefect API (medians over the letters)."""
+    import httpx
+
+    def at(stamp: str | None) -> float:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+
+    runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 200,
+                                                       "sort": "START_TIME_ASC"}).json()
+    hot = [r for r in runs if r["name"].startswith("hot-folder-") and r["start_time"]]
+    ingest = [r for r in runs if r["name"].startswith("ingest-hot-folder-")]
+    split: dict[str, list[float]] = {"noticed (poll + settle)": [], "run started (pickup, new "
+                                     "process)": [], "taken and registered": [],
+                                     "pipeline (ingest: rasterise, OCR, letter flow)": [],
+                                     "filed away": []}
+    for landed in landings:
+        run = next((r for r in hot if at(r["created"]) >= landed), None)
+        sub = next((r for r in ingest if run and at(run["start_time"]) <= at(r["start_time"])
+                    <= at(run["end_time"])), None)
+        if run is None or sub is None:
+            continue
+        split["noticed (poll + settle)"].append(at(run["created"]) - landed)
+        split["run started (pickup, new process)"].append(at(run["start_time"]) -
+                                                         at(run["created"]))
+        split["taken and registered"].append(at(sub["start_time"]) - at(run["start_time"]))
+        split["pipeline (ingest: rasterise, OCR, letter flow)"].append(
+            at(sub["end_time"]) - at(sub["start_time"]))
+        split["filed away"].append(at(run["end_time"]) - at(sub["end_time"]))
+    return {k: statistics.median(v) for k, v in split.items() if v}
 
 
 # --- 2. throughput -----------------------------------------------------------------------------
@@ -448,12 +481,10 @@ def bench_load(stack: Stack, work: Path, count: int) -> dict:
 
 def write_report(results: dict) -> Path:
     lines = ["## Running it for real (`bench/ops_bench.py`)", ""]
-    when = sorted({r["measured"] for r in results.values() if "measured" in r})
     lines.append(
-        f"Measured {' and '.join(when)} on {os.cpu_count()} cores shared with "
-        "other work (load averages below: above 2 means other jobs were competing for the same "
-        "two cores, so every figure here is pessimistic). Prefect server on PostgreSQL, "
-        "`OMP_THREAD_LIMIT=1`.")
+        f"On {os.cpu_count()} cores shared with other work: each part gives its load average; "
+        "above 2, other jobs were competing for the same two cores, so the figures are "
+        "pessimistic. Prefect server on PostgreSQL, `OMP_THREAD_LIMIT=1`.")
     lines.append("")
     if "latency" in results:
         r = results["latency"]
@@ -464,7 +495,8 @@ def write_report(results: dict) -> Path:
             "",
             f"`letterbridge worker` with its defaults (looks every 2 s, a file must be still for "
             f"2 s), SQLite, local blobs, {r['count']} letters dropped one after the other "
-            f"(envelope + 3 pages each; load average {r['load']:.1f}).",
+            f"(envelope + 3 pages each). Measured {r.get('measured', '')}, load average "
+            f"{r['load']:.1f}.",
             "",
             "| | median s | min s | max s | letters |",
             "|---|---:|---:|---:|---:|",
@@ -474,6 +506,9 @@ def write_report(results: dict) -> Path:
                          f"{email[0]:.1f} | {email[-1]:.1f} | {len(email)} |")
         lines.append(f"| file landed → letter decided | {statistics.median(decided):.1f} | "
                      f"{decided[0]:.1f} | {decided[-1]:.1f} | {len(decided)} |")
+        if r.get("split"):
+            lines += ["", "Where the time goes (medians, from the runs' timestamps in Prefect): "
+                      + "; ".join(f"{k} {v:.1f} s" for k, v in r["split"].items()) + "."]
         if len(email) < r["count"]:
             lines.append("")
             lines.append(f"{r['count'] - len(email)} letter(s) were held for review (no email); "
@@ -490,7 +525,8 @@ def write_report(results: dict) -> Path:
             f"{batch_size} letter(s)) into a process work pool; each `prefect worker "
             "--limit 1` pinned to its own core with `taskset`, `LETTERBRIDGE_OCR_WORKERS=1`; "
             "letters database on PostgreSQL, blobs on moto's S3 server. Timed from submit to the "
-            "last letter finished (includes uploading the originals).",
+            "last letter finished (includes uploading the originals). Measured "
+            f"{results['throughput'].get('measured', '')}.",
             "",
             "| workers | seconds | pages/min | speed-up | flow runs per worker | letters "
             "(distinct files) | load avg |",
@@ -516,7 +552,7 @@ def write_report(results: dict) -> Path:
             f"Scaled down from the issue's 500: at this machine's pace (see the pages/min above) "
             f"500 letters take hours on two shared cores. {r['count']} typed 1-page letters "
             f"({r['pages']} pages), `letterbridge worker` defaults (batches of up to 20 files), "
-            f"SQLite, local blobs; load average {r['load']:.1f}.",
+            f"SQLite, local blobs. Measured {r.get('measured', '')}, load average {r['load']:.1f}.",
             "",
             "| | |",
             "|---|---|",
@@ -545,6 +581,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=2, help="letters per flow run")
     parser.add_argument("--load", type=int, default=100, help="letters in the load test")
     parser.add_argument("--only", nargs="*", choices=["latency", "throughput", "load"])
+    parser.add_argument("--report-only", action="store_true", help="rewrite ops.md only")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temp dir)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -553,6 +590,10 @@ def main() -> int:
     parts = args.only or ["latency", "throughput", "load"]
     work = args.keep or Path(tempfile.mkdtemp(prefix="ops-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    saved = HERE / "out" / "ops.json"  # every part's last figures: `--only` re-measures one
+    if args.report_only:
+        log(f"wrote {write_report(json.loads(saved.read_text()))}")
+        return 0
     stack = Stack(work)
     results: dict = {}
     try:
@@ -568,7 +609,6 @@ def main() -> int:
         stack.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    saved = HERE / "results" / "ops.json"
     merged = json.loads(saved.read_text()) if saved.exists() else {}
     merged.update({k: v | {"measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"}
                    if isinstance(v, dict) else v for k, v in results.items()})

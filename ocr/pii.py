@@ -98,6 +98,16 @@ def canonical_id(value: str) -> str:
     return "".join(_canonical_char(c) for c in value if c.isalnum())
 
 
+_ID_LABEL = re.compile(
+    r"(?i)^(?:\s*(?:#|(?:reg(?:ister)?|no|number|inmate|cdcr|cdc|idoc|tdcj|din|doc|bop|id)\b\.?))+"
+)
+
+
+def sender_key(sender_number: str | None) -> str:
+    """The canonical form of the sender's own number, labels ("Reg. No.", "DIN#") dropped."""
+    return canonical_id(_ID_LABEL.sub("", sender_number or ""))
+
+
 # Watch terms are words: fold the other way (digits and look-alikes to one letter each).
 _LETTER_CANON = str.maketrans(
     {
@@ -158,6 +168,8 @@ _PHONE_PATTERNS = [
     ),
     # 555-0142: a local number without area code
     re.compile(r"(?<![\d\-])\d{3}\s?[\-.]\s?\d{4}(?![\d\-])"),
+    # 315 555 015): the last digit read as a glyph that is no digit look-alike
+    re.compile(r"(?<!\d)\(?\d{3}\)?[ .\-]{1,3}\d{3}[ .\-]{1,3}\d{3}[^\s\d]"),
 ]
 
 
@@ -209,7 +221,7 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
 _AT = r"(?:@|©|®|&|\(at\)|\[at\]|\{at\})"
 # Local parts and labels are bounded and must start where a run of such characters starts:
 # an unbounded `[...]*` before "@" is quadratic on a long run of letters and dots.
-_LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+_LOCAL = r"(?<![\w.%+\-])[^\W_][\w.%+\-]{0,63}"  # \w: OCR may read "6" as "é"
 _EMAIL = re.compile(
     rf"{_LOCAL}[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]{{1,63}}"
     r"(?:[.,][A-Za-z0-9\-]{1,63}){0,6}[.,][A-Za-z]{2,6}(?![A-Za-z])"
@@ -235,9 +247,19 @@ _HOSTLIKE = re.compile(
 _LOCAL_LEFT = re.compile(r"[A-Za-z0-9][\w.%+\-]*[._\d][\w%+\-]*[ \t]$")
 
 
+# OCR splits "michelle_78@example.com" into "michelle 78@example.com": a local part that starts
+# with a digit or punctuation is probably the tail of one, and takes the word before it along.
+_LOCAL_HEAD = re.compile(r"[A-Za-z0-9][\w.%+\-]{0,63}[ \t]$")
+
+
 def _find_emails(doc: _Doc) -> list[_Span]:
-    spans = [_Span("email", m.start(), m.end(), "email address", 4) for m in
-             _EMAIL.finditer(doc.text)]  # fmt: skip
+    spans = []
+    for m in _EMAIL.finditer(doc.text):
+        start = m.start()
+        if not doc.text[start].isalpha():
+            head = _LOCAL_HEAD.search(doc.text, max(0, start - 65), start)
+            start = head.start() if head else start
+        spans.append(_Span("email", start, m.end(), "email address", 4))
     spans += [_Span("email", m.start(), m.end(), "email address written out", 4) for m in
               _EMAIL_SPELLED.finditer(doc.text)]  # fmt: skip
     spans += [_Span("email", m.start(), m.end(), "address at a mail provider", 4) for m in
@@ -557,7 +579,7 @@ def _find_spans(
     known_inmate_numbers: Sequence[str],
 ) -> list[_Span]:
     doc = _Doc(text)
-    sender = canonical_id(sender_number or "")
+    sender = sender_key(sender_number)
     candidates = (
         _find_phones(doc)
         + _find_ssns(doc)

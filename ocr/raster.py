@@ -90,7 +90,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def count_pages(path: Path) -> int:
-    """Number of pages. Raises CorruptFile, EncryptedPdf, TooManyPages (and sniff_format's errors)."""
+    """Number of pages. Raises CorruptFile, EncryptedPdf, TooManyPages and sniff_format's errors."""
     path = Path(path)
     kind = sniff_format(path)
     if kind == "pdf":

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ocr.pii import Finding, TextFinding, canonical_id, find_pii, fold_confusions, line_boxes
+from ocr.pii import (
+    Finding,
+    TextFinding,
+    canonical_id,
+    find_pii,
+    fold_confusions,
+    line_boxes,
+    sender_key,
+)
 from ocr.types import Box, OcrPage, Word, words_to_text
 
 MARKERS = {
@@ -166,7 +174,7 @@ def _harmless(run: str, as_written: str, before: str) -> bool:
 def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = None) -> int:
     """Runs of 4+ digits left in the words that are not a date, a year, a time, money or the
     sender's own number. A finder that missed a misread number still leaves its digits here."""
-    sender = canonical_id(sender_number or "")
+    sender = sender_key(sender_number)
     reach = len(sender_number or "") + 3  # "11-A-4433" is found as "11-" and "4433"
     count = 0
     for line in words_to_text(list(words)).split("\n"):
@@ -193,7 +201,7 @@ _ORDINARY_MIXED = re.compile(r"(?i)^\d+(?:st|nd|rd|th|s|am|pm|a\.m\.|p\.m\.)$")
 
 def mixed_words(words: Sequence[Word], *, sender_number: str | None = None) -> int:
     """Words mixing letters and digits (other than 0, 1, 5) that are not ordinals or times."""
-    sender = canonical_id(sender_number or "")
+    sender = sender_key(sender_number)
     count = 0
     for word in words:
         text = word.text.strip(".,;:!?()[]\"'")

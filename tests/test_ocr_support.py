@@ -27,11 +27,13 @@ def draw_page(
     paper: int = 255,
     top: int = 300,
     spacing: int = 100,
+    centred: bool = False,
 ) -> np.ndarray:
     """A US-Letter page at 300 DPI with `lines` of black text on `paper`-grey paper."""
     im = Image.new("L", (width, height), paper)
     draw = ImageDraw.Draw(im)
     face = ImageFont.truetype(font, size)
     for i, line in enumerate(lines):
-        draw.text((250, top + i * spacing), line, font=face, fill=0)
+        x = (width - draw.textlength(line, font=face)) / 2 if centred else 250
+        draw.text((x, top + i * spacing), line, font=face, fill=0)
     return np.asarray(im).copy()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_ocr_support import draw_page
+from test_ocr_support import HANDWRITING, draw_page
 
 from ocr import errors, tesseract
 from ocr.pipeline import read_page
@@ -107,3 +107,16 @@ def test_tesseract_child_gets_one_thread(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(tesseract, "TESSERACT_CMD", fake)
     tesseract.ocr_image(draw_page())
     assert seen.read_text().strip() == "1"
+
+
+def test_upside_down_capitals_are_turned_by_the_reading() -> None:
+    """GIVEN a note printed in capitals, centred, fed upside down (the ink alone cannot tell
+    which way up it is) WHEN read_page runs THEN the poor first reading is tried again upside
+    down, and the better one is kept: rotation 180, the words read right."""
+    lines = ["DEAR MARIA,", "THANK YOU FOR THE PHOTO OF THE GARDEN", "THE TOMATOES LOOK GREAT",
+             "I THINK ABOUT YOUR LETTERS EVERY DAY", "PLEASE WRITE SOON", "YOUR FRIEND THOMAS"]
+    page = draw_page(lines * 2, font=HANDWRITING, size=54, spacing=120, centred=True)
+    prepared, result = read_page(rotate_right_angle(page, 180))
+    assert prepared.orientation == "unsure"
+    assert result.rotation == 180
+    assert {"garden", "tomatoes", "thomas"} <= _words(result.text)

@@ -107,7 +107,7 @@ def test_phone_formats(number):
 
 
 @pytest.mark.parametrize(
-    "number", ["3I2-555-O142", "(3l2) SSS-0142", "312-555-Ol42", "3l2.5B5.0142"]
+    "number", ["3I2-555-O142", "(3l2) SSS-0142", "312-555-Ol42", "3l2.5B5.0142", "3l5 555 015)"]
 )
 def test_phone_with_ocr_confusions(number):
     """GIVEN a phone number where OCR read some digits as letters WHEN searched
@@ -160,7 +160,13 @@ def test_ssn_label_in_spanish():
 
 @pytest.mark.parametrize(
     "email",
-    ["john.smith@example.com", "jane_42@mail.example.net", "tina@example.org", "bob@ example.com"],
+    [
+        "john.smith@example.com",
+        "jane_42@mail.example.net",
+        "tina@example.org",
+        "bob@ example.com",
+        "jgriffiné@example.net",
+    ],
 )
 def test_email_formats(email):
     assert found(f"write to {email}, thanks") == [("email", email)]
@@ -180,6 +186,12 @@ def test_email_where_ocr_misread_the_at_sign(read_as):
     """GIVEN an email whose "@" OCR read as O, 0, &, © or a space (seen on typed pages)
     WHEN searched THEN the whole address, local part included, is an email."""
     assert found(f"it is {read_as} if you want") == [("email", read_as)]
+
+
+def test_email_split_by_ocr_keeps_its_head():
+    """GIVEN "michelle_78@example.com" read as "michelle 78@example.com" WHEN searched
+    THEN the first name goes with the rest of the address."""
+    assert found("es michelle 78@example.com por si") == [("email", "michelle 78@example.com")]
 
 
 def test_email_written_out_and_without_at():
@@ -321,6 +333,8 @@ def test_senders_own_number_other_formats_kept():
         ("inmate_number", "CD5678")
     ]
     assert found("TDCJ #01234567", sender_number="01234567") == []
+    assert found("DIN# 12-A-3456 hi", sender_number="DIN 12A3456") == []
+    assert found("Reg. No. 12345-678", sender_number="Reg. No. 12345-678") == []
 
 
 def test_known_inmate_numbers_found_in_any_spelling():
