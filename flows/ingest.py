@@ -22,10 +22,16 @@ def split(source_id: str) -> list[str]:
     return steps.split_source(source_id)
 
 
-def _run_letter(item_id: str) -> None:
-    """Each letter is its own flow run; one that crashes is held for a person, not lost."""
+@task(name="letter", task_run_name="letter-{item_id}", **TASK_OPTIONS)
+def run_letter(item_id: str) -> None:
+    """Each letter is its own flow run; one that crashes is held for a person, not lost.
+
+    Called as a task so that two letters go through routing, redaction, verification and PDFs
+    at once (one per core) while the batch's flow run stays their parent."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    if steps.item_done(item_id):
+        return
     # A sync subflow otherwise waits ≥1 s for its heartbeat thread; the parent flow beats.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         state = mail_item_flow(item_id, return_state=True)
@@ -41,9 +47,7 @@ def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
     # OCR every page of the batch at once so both cores stay busy across letter boundaries.
     wait([ocr_page.submit(page_id) for item_id in item_ids
           for page_id in steps.item_page_ids(item_id, only_missing_ocr=True)])
-    for item_id in item_ids:
-        if not steps.item_done(item_id):
-            _run_letter(item_id)
+    wait([run_letter.submit(item_id) for item_id in item_ids])
     for source_id in source_ids:
         steps.finish_source(source_id)
     create_table_artifact(key="ingest-summary", table=steps.batch_summary(source_ids),

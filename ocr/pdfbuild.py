@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from reportlab import rl_config
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -27,6 +28,10 @@ FONT_CANDIDATES = (
 )
 JPEG_QUALITY = 80
 NEUTRAL = "Letterbridge"
+
+# Without ReportLab's optional C accelerator, ASCII85-encoding a page's JPEG runs in pure Python
+# (~0.4 s a page, as long as its OCR); binary streams are smaller too.
+rl_config.useA85 = 0
 
 
 def _font() -> str:
