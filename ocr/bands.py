@@ -17,7 +17,7 @@ GAP = 40  # white rows between bands so Tesseract sees separate lines
 
 def band_ranges(boxes: Sequence[Box], height: int, *, margin_lines: float = 1.5) -> list[tuple[int, int]]:
     spans = []
-    for x0, y0, x1, y1 in boxes:
+    for _x0, y0, _x1, y1 in boxes:
         line = max(30, y1 - y0)
         spans.append((max(0, int(y0 - margin_lines * line)),
                       min(height, int(y1 + margin_lines * line))))
