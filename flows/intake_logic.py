@@ -24,7 +24,6 @@ is. A claim only keeps two workers from doing the same download and registration
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -40,6 +39,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+
+from flows.locks import try_flock
 
 log = logging.getLogger(__name__)
 
@@ -254,21 +255,7 @@ class HotFolder:
     # claims ---------------------------------------------------------------------------
     def _lock(self, name: str) -> int | None:
         """Exclusive, non-blocking lock on processing/<name>.lock; None if someone holds it."""
-        path = self.processing / f"{name}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            same = os.fstat(fd).st_ino == path.stat().st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:  # released and unlinked between our open and our lock
-            os.close(fd)
-            return None
-        return fd
+        return try_flock(self.processing / f"{name}.lock")
 
     def claim(self, files: Iterable[Path]) -> FolderClaim | None:
         """Move `files` into a fresh claim. A file another run took first is skipped."""

@@ -15,7 +15,6 @@ and runs `ingest_flow` again, which resumes from each source's and item's record
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -27,6 +26,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from sqlalchemy import select, text
 
+from flows.locks import try_flock
 from letterbridge.settings import get_settings
 from storage.db import get_engine, session_scope
 from storage.models import ItemStatus, MailItem, SourceFile, utcnow
@@ -78,20 +78,7 @@ def _lock_dir() -> Path:
 
 
 def _flock(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    try:
-        same = os.fstat(fd).st_ino == path.stat().st_ino
-    except FileNotFoundError:
-        same = False
-    if not same:  # its holder finished and removed it between our open and our lock
-        os.close(fd)
-        return _flock(path)
-    return fd
+    return try_flock(path, retry_if_replaced=True)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ocr.images import decode_png, encode_png
+from ocr.redact import MARKERS
 from ocr.types import OcrPage, Word, words_to_text
 from storage.blobs import get_blob_store
 from storage.db import audit
@@ -30,17 +31,6 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-MARKERS = {
-    "phone": "[phone removed]",
-    "ssn": "[SSN removed]",
-    "email": "[email removed]",
-    "address": "[address removed]",
-    "card": "[card number removed]",
-    "bank": "[bank number removed]",
-    "inmate_number": "[inmate number removed]",
-    "watch_term": "[removed]",
-    "manual": "[removed]",
-}
 BURN_PAD = 8
 
 
