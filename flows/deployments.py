@@ -95,8 +95,8 @@ def served_deployments(settings: Settings | None = None,
             name="daily",
             schedule=Cron(settings.print_batch_cron,
                           timezone=options.timezone or local_timezone()),
-            parameters={"out_dir": str(print_batch_dir(settings))},
-            description="Print approved replies.", **common))
+            parameters={"out_dir": str(print_batch_dir(settings)), "dated": True},
+            description="Print approved replies into a new dated folder.", **common))
     deployments.append(recover_flow.to_deployment(
         name=host_name(), schedule=Interval(options.recover_every_seconds),
         parameters={"min_age_seconds": options.recover_min_age_seconds},

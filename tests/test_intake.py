@@ -468,7 +468,8 @@ def test_the_worker_serves_what_the_settings_switch_on(
     assert set(served) == {f"hot-folder/{host}", "print-batch/daily", f"recover/{host}"}
     cron = served["print-batch/daily"].schedules[0].schedule
     assert (cron.cron, cron.timezone) == ("30 5 * * 1-5", "America/Chicago")
-    assert served["print-batch/daily"].parameters["out_dir"] == str(lb_home / "print-batches")
+    assert served["print-batch/daily"].parameters == {"out_dir": str(lb_home / "print-batches"),
+                                                      "dated": True}
     assert served[f"hot-folder/{host}"].parameters["folder"] == str(tmp_path / "hot")
     assert served[f"hot-folder/{host}"].schedules[0].schedule.interval.total_seconds() == 120
     assert served[f"hot-folder/{host}"].entrypoint == "flows.intake.hot_folder_flow"

@@ -215,3 +215,32 @@ def test_print_batch_flow_leaves_an_artifact_without_names(
     for name, number in [(x[2], x[3]) for x in LETTERS]:
         assert name not in data and number not in data
     assert (tmp_path / "batch" / "letters.pdf").exists()
+
+
+def test_each_scheduled_batch_gets_its_own_folder(lb_home: Path, tmp_path: Path) -> None:
+    """GIVEN a batch printed by the daily schedule and not yet taken to the printer
+    WHEN the next day's batch is built
+    THEN it goes into a new dated folder and the first batch's files are untouched: letters
+    already marked printed are never lost from paper."""
+    from sqlalchemy import update
+
+    from flows.print_batch import build_batch
+
+    parent = tmp_path / "print-batches"
+    with session_scope() as session:
+        approved_replies(session)
+    first = build_batch.fn(str(parent), "system", dated=True)
+    first_folder = Path(first["folder"])
+    assert first_folder.parent == parent and re.fullmatch(r"\d{4}-\d\d-\d\d-\d{4}", first_folder.name)
+    letters = (first_folder / "letters.pdf").read_bytes()
+
+    with session_scope() as session:  # the next day: the same people, new approved replies
+        session.execute(update(Reply).values(status=ReplyStatus.approved, batch_id=None))
+    second = build_batch.fn(str(parent), "system", dated=True)
+    second_folder = Path(second["folder"])
+
+    assert second_folder != first_folder and second_folder.parent == parent
+    assert (first_folder / "letters.pdf").read_bytes() == letters
+    assert (second_folder / "manifest.csv").exists() and (second_folder / "letters.pdf").exists()
+    assert build_batch.fn(str(parent), "system", dated=True) is None  # nothing left: no empty folder
+    assert sorted(p.name for p in parent.iterdir()) == sorted([first_folder.name, second_folder.name])
