@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     ocr_low_confidence: float = 70.0
     max_image_pixels: int = 120_000_000
     max_file_bytes: int = 200 * 1024 * 1024
+    # One web upload, all its files together (refused before it reaches the disk).
+    max_upload_bytes: int = 1024 * 1024 * 1024
     max_pages_per_file: int = 500
 
     # Routing

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from letterbridge.settings import get_settings
 from review_ui.auth import SESSION_COOKIE, LoginLimiter, NotLoggedIn, SessionSigner, load_secret_key
+from review_ui.limits import FORM_LIMIT, BodyLimit
 from review_ui.routes import account, admin, letters, mailroom, penpal
 from review_ui.web import render
 
@@ -73,6 +74,9 @@ def create_app() -> FastAPI:
     app.state.login_limiter = LoginLimiter()
     app.state.secure_cookies = settings.base_url.startswith("https://")
 
+    upload_limit = settings.max_upload_bytes
+    app.add_middleware(BodyLimit, limit_for=lambda path: upload_limit
+                       if path == "/mailroom/upload" else FORM_LIMIT)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (account, letters, mailroom, penpal, admin):

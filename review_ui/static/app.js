@@ -165,6 +165,12 @@
     uploadForm.addEventListener("submit", (e) => {
       if (!input.files.length) return;
       e.preventDefault();
+      const total = Array.from(input.files).reduce((sum, f) => sum + f.size, 0);
+      const limit = Number(uploadForm.dataset.maxBytes || 0);
+      if (limit && total > limit) {
+        window.alert("Upload refused: these files come to " + Math.ceil(total / 1048576) + " MB, more than the " + Math.floor(limit / 1048576) + " MB an upload may hold. Send them in smaller groups.");
+        return;
+      }
       const bar = $("#upload-progress");
       bar.hidden = false;
       const xhr = new XMLHttpRequest();

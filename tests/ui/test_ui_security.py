@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -781,3 +782,72 @@ def test_a_refused_draft_keeps_what_was_typed(world, client_for, monkeypatch) ->
         data={"csrf_token": token, "item_id": world.ids["ana_new"], "text": text},
     )
     assert auto.status_code == 400 and "at most 20" in auto.json()["error"]
+
+
+@pytest.fixture
+def upload_limit_64k(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from letterbridge.settings import reset_settings
+
+    monkeypatch.setenv("LETTERBRIDGE_MAX_UPLOAD_BYTES", str(64 * 1024))
+    reset_settings()
+    yield
+    monkeypatch.delenv("LETTERBRIDGE_MAX_UPLOAD_BYTES")
+    reset_settings()
+
+
+def test_a_too_large_upload_is_refused_before_it_reaches_the_disk(
+        upload_limit_64k, world, client_for, monkeypatch) -> None:  # noqa: ANN001
+    """GIVEN an upload limit of 64 KB
+    WHEN the mailroom posts 100 KB of scans, declared up front or streamed in chunks without a
+    length, or posts an oversized ordinary form
+    THEN each gets 413 with the limit in the message, no upload folder is made and no ingest
+    starts; an upload under the limit still goes through."""
+    import subprocess
+
+    from review_ui import uploads
+
+    started: list[list[str]] = []
+
+    class FakeProcess:
+        def __init__(self, args, **_kwargs) -> None:  # noqa: ANN001
+            started.append(args)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    client = client_for("mailroom")
+    form = client.get("/mailroom/upload").text
+    assert 'data-max-bytes="65536"' in form
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    root = Path(uploads.uploads_root())
+    before = set(root.iterdir()) if root.exists() else set()
+    big = b"%PDF-1.4\n" + b"0" * 100_000
+
+    declared = client.post("/mailroom/upload", data={"csrf_token": token},
+                           files=[("files", ("run.pdf", big, "application/pdf"))],
+                           headers={"Accept": "application/json"})
+    assert declared.status_code == 413 and "per request" in declared.json()["error"]
+
+    boundary = "lbtestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"run.pdf\"\r\n"
+            "Content-Type: application/pdf\r\n\r\n").encode() + big + f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():  # noqa: ANN202 - a body of unknown length, as a chunked upload sends it
+        for start in range(0, len(body), 8192):
+            yield body[start:start + 8192]
+
+    streamed = client.post("/mailroom/upload", content=chunks(),
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert streamed.status_code == 413 and "Too large" in streamed.text
+    assert "content-length" not in {k.lower() for k in streamed.request.headers}
+
+    form_post = client.post("/replies/autosave", data={"csrf_token": token, "text": "x" * 3_000_000})
+    assert form_post.status_code == 413
+
+    assert (set(root.iterdir()) if root.exists() else set()) == before and not started
+    small = client.post("/mailroom/upload", data={"csrf_token": token},
+                        files=[("files", ("run.pdf", big[:30_000], "application/pdf"))],
+                        headers={"Accept": "application/json"})
+    assert small.status_code == 200 and len(started) == 1
