@@ -129,6 +129,57 @@ def ensure_work_pool(name: str = POOL) -> bool:
         return True
 
 
+ZOMBIE_AUTOMATION = "letterbridge: crash flow runs that fell silent"
+
+
+def ensure_zombie_automation(silent_seconds: int) -> bool:
+    """A Prefect automation that marks a flow run Crashed when it stops sending heartbeats.
+
+    A worker killed outright (SIGKILL, power cut, evicted container) cannot report its runs'
+    end, so they would show as Running forever. Flow runs send a heartbeat event every
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (180 by default); a run that sent one and then
+    neither another nor a final state within `silent_seconds` is crashed by the server. The
+    letters themselves are resumed by the `recover` deployment. Returns True when created,
+    False when it was there (its window is brought up to date).
+    """
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    trigger = EventTrigger(
+        after={"prefect.flow-run.heartbeat"},
+        expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed"},
+        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        threshold=1,
+        within=timedelta(seconds=silent_seconds),
+    )
+    action = ChangeFlowRunState(
+        state=StateType.CRASHED,
+        message=f"No heartbeat for {silent_seconds} s: the process running this flow died. "
+                "Its letters are resumed by recovery.")
+    try:
+        existing = Automation.read(name=ZOMBIE_AUTOMATION)
+    except ValueError:
+        existing = None
+    if existing is None:
+        Automation(name=ZOMBIE_AUTOMATION, trigger=trigger, actions=[action],
+                   description="Created by Letterbridge (flows/deployments.py).").create()
+        return True
+    if existing.trigger != trigger:
+        existing.trigger = trigger
+        existing.actions = [action]
+        existing.update()
+    return False
+
+
 def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
                    recover_min_age_seconds: float = 600.0, source: Path | None = None) -> list[str]:
     """Deploy `process-sources` (and a scheduled `recover`) to the work pool.
@@ -144,6 +195,7 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
     from flows.recovery import recover_flow
 
     ensure_work_pool(pool)
+    ensure_zombie_automation(get_settings().silent_run_seconds)
     if source is not None:
         process = process_sources_flow.from_source(
             source=str(source), entrypoint="flows/intake.py:process_sources_flow")

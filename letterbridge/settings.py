@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     print_batch_dir: Path | None = None
 
     prefect_ui_url: str = ""
+    # A flow run silent this long (no heartbeat, no final state) is marked Crashed by a Prefect
+    # automation; keep it above 3 × PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default).
+    silent_run_seconds: int = 600
 
     @classmethod
     def settings_customise_sources(

@@ -171,3 +171,79 @@ def test_two_workers_share_one_stream_and_take_no_letter_twice(
 
     result = letterbridge("pool", "submit", str(scans), "--pool", pool)
     assert "4 already processed, 0 queued" in result.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), children first found first."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_run_whose_worker_is_killed_is_marked_crashed_by_the_server(
+        prefect_api: str, shared_db: str, shared_s3: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a pool deployed by `letterbridge pool deploy` (which installs the automation for
+    silent runs, here with a 40 s window) and a worker whose runs beat every 30 s
+    WHEN the worker and its flow-run process are killed with SIGKILL in the middle of a run
+    THEN the Prefect server itself marks that run Crashed, saying why — no admin is left
+    looking at a run that shows Running forever."""
+    from flows.deployments import ZOMBIE_AUTOMATION
+
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 2, seed=310)
+    pool = f"letters-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("LETTERBRIDGE_SILENT_RUN_SECONDS", "40")
+    letterbridge("pool", "deploy", "--pool", pool)
+    automations = httpx.post(f"{prefect_api}/automations/filter", json={}).json()
+    [automation] = [a for a in automations if a["name"] == ZOMBIE_AUTOMATION]
+    assert automation["trigger"]["within"] == 40 and automation["trigger"]["posture"] == "Proactive"
+
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
+    worker = start_worker(pool, tmp_path / "worker", shared_db, tmp_path / "worker.log")
+    try:
+        wait_for_workers(prefect_api, pool, 1)
+        letterbridge("pool", "submit", str(scans), "--pool", pool, "--batch-size", "2")
+        deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = httpx.post(f"{prefect_api}/flow_runs/filter", json=query).json()
+            if runs and runs[0]["state_type"] == "RUNNING":
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"no run started: {(tmp_path / 'worker.log').read_text()[-2000:]}")
+        time.sleep(3)  # well inside the run: its first heartbeat has gone out
+        for pid in [worker.pid, *_descendants(worker.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.wait(timeout=30)
+        killed_at = time.monotonic()
+        run_id = runs[0]["id"]
+        state = {}
+        while time.monotonic() < killed_at + 150:
+            state = httpx.get(f"{prefect_api}/flow_runs/{run_id}").json()
+            if state["state_type"] != "RUNNING":
+                break
+            time.sleep(2)
+    finally:
+        stop_worker(worker)
+        # The server is shared by the whole test session: a 40 s window must not outlive us.
+        httpx.delete(f"{prefect_api}/automations/{automation['id']}")
+    assert state["state_type"] == "CRASHED", state["state_type"]
+    assert "No heartbeat for 40 s" in state["state"]["message"]
+    assert time.monotonic() - killed_at >= 30  # not before the window ran out

@@ -78,6 +78,11 @@ def worker(
     crashed = deps.crash_orphaned_runs([n for n in names if not n.startswith("print-batch/")])
     if crashed:
         console.print(f"marked {crashed} flow run(s) of a dead worker as Crashed")
+    try:
+        deps.ensure_zombie_automation(settings.silent_run_seconds)
+    except Exception as exc:  # noqa: BLE001 - the worker runs without it; say so
+        console.print(f"[yellow]Could not create the automation that crashes silent flow runs "
+                      f"({type(exc).__name__}); runs of a killed worker may stay Running.[/yellow]")
     _recover_at_start()
     sensors = []
     if settings.watch_enabled:
