@@ -150,6 +150,51 @@ def stuck_counts() -> dict[str, int]:
         }
 
 
+def crash_dead_letter_runs(source_ids: list[str]) -> int:
+    """Mark the letter flow runs of these sources that Prefect still shows as Running Crashed.
+
+    Call it holding the sources' leases: nobody alive is working on them, so such a run
+    belonged to a process that was killed. (A killed batch's own run is crashed by the
+    automation for silent runs; its letters' runs send no heartbeats of their own.) Best
+    effort: Prefect unreachable leaves them as they are. Returns how many were marked.
+    """
+    if not source_ids:
+        return 0
+    with session_scope() as session:
+        item_ids = list(session.scalars(
+            select(MailItem.id).where(MailItem.source_id.in_(source_ids))))
+    if not item_ids:
+        return 0
+    try:
+        from prefect import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterName,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Crashed
+
+        live = FlowRunFilterState(type=FlowRunFilterStateType(
+            any_=[StateType.RUNNING, StateType.PENDING]))
+        names = FlowRunFilterName(any_=[f"letter-{item_id}" for item_id in item_ids])
+        crashed = 0
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(name=names, state=live), limit=200):
+                client.set_flow_run_state(run.id, Crashed(
+                    message="The process running this letter died; recovery resumed it."),
+                    force=True)
+                crashed += 1
+    except Exception as exc:  # noqa: BLE001 - the letters matter more than the run list
+        log.warning("could not mark dead letter runs crashed (%s)", type(exc).__name__)
+        return 0
+    if crashed:
+        log.info("marked %d letter run(s) of a dead process crashed", crashed)
+    return crashed
+
+
 def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]:
     """Run `ingest_flow` (a subflow when called in a flow) on the sources we can lease.
 
@@ -160,6 +205,7 @@ def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]
 
     with lease_sources(source_ids) as held:
         if held:
+            crash_dead_letter_runs(held)
             state = ingest_flow(held, label=label, return_state=True)
             if not state.is_completed():
                 log.warning("ingest %s ended %s", label, state.type.value)

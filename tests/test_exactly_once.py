@@ -146,6 +146,16 @@ def check_lease_follows_the_process(ids: list[str]) -> None:
         assert held == ids
 
 
+def letter_runs(api: str) -> list[dict]:
+    """Prefect's flow runs of this test's letters (named `letter-<item id>`)."""
+    import httpx
+
+    with session_scope() as session:
+        names = [f"letter-{item_id}" for item_id in session.scalars(select(MailItem.id))]
+    return httpx.post(f"{api}/flow_runs/filter", json={
+        "flow_runs": {"name": {"any_": names}}, "limit": 200}).json() if names else []
+
+
 def test_a_lease_lives_exactly_as_long_as_its_process(lb_home: Path) -> None:
     """GIVEN a process leasing a source WHEN another asks for it THEN it is refused;
     WHEN the holder is killed with SIGKILL THEN the lease is free at once."""
@@ -177,12 +187,17 @@ def test_ingest_killed_mid_batch_is_finished_by_recovery_exactly_once(
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(SourceFile)
                               .where(SourceFile.status != "done"))
+    running_at_kill = {r["id"] for r in letter_runs(prefect_api) if r["state_type"] == "RUNNING"}
 
     result = subprocess.run([str(VENV_BIN / "letterbridge"), "recover"], cwd=ROOT,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed 3 source(s)" in result.stdout
     assert_every_letter_exactly_once(3, pages_per_letter=2, smtp_messages=smtp_env)
+    # The killed process's letter runs no longer show as Running in Prefect.
+    after = {r["id"]: r for r in letter_runs(prefect_api)}
+    assert not [r for r in after.values() if r["state_type"] == "RUNNING"]
+    assert all(after[run_id]["state_type"] == "CRASHED" for run_id in running_at_kill)
 
     result = subprocess.run([str(VENV_BIN / "letterbridge"), "ingest", str(scans)], cwd=ROOT,
                             capture_output=True, text=True, timeout=900)
