@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import allow_failure, flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -44,10 +44,21 @@ def run_letter(item_id: str) -> None:
 def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
     wait([rasterise.submit(source_id) for source_id in source_ids])
     item_ids = [item_id for source_id in source_ids for item_id in split(source_id)]
-    # OCR every page of the batch at once so both cores stay busy across letter boundaries.
-    wait([ocr_page.submit(page_id) for item_id in item_ids
-          for page_id in steps.item_page_ids(item_id, only_missing_ocr=True)])
-    wait([run_letter.submit(item_id) for item_id in item_ids])
+    # One queue for both cores: each letter's pages, and each letter's own flow one letter
+    # later, once its pages are (nearly always) read. A letter's routing, redaction and PDFs
+    # (Python, in this process) then run beside the next letter's Tesseract (a child
+    # process) instead of all letters waiting for the last page of the batch. The queue is
+    # first in, first out, so a letter's pages have always started before its flow does.
+    letters, previous = [], None
+    for item_id in item_ids:
+        pages = [ocr_page.submit(page_id)
+                 for page_id in steps.item_page_ids(item_id, only_missing_ocr=True)]
+        if previous is not None:
+            letters.append(run_letter.submit(previous[0], wait_for=previous[1]))
+        previous = (item_id, [allow_failure(page) for page in pages])
+    if previous is not None:
+        letters.append(run_letter.submit(previous[0], wait_for=previous[1]))
+    wait(letters)
     for source_id in source_ids:
         steps.finish_source(source_id)
     create_table_artifact(key="ingest-summary", table=steps.batch_summary(source_ids),

@@ -174,6 +174,7 @@ def crash_dead_letter_runs(source_ids: list[str]) -> int:
             FlowRunFilterStateType,
         )
         from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
         from prefect.states import Crashed
 
         live = FlowRunFilterState(type=FlowRunFilterStateType(
@@ -181,8 +182,10 @@ def crash_dead_letter_runs(source_ids: list[str]) -> int:
         names = FlowRunFilterName(any_=[f"letter-{item_id}" for item_id in item_ids])
         crashed = 0
         with get_client(sync_client=True) as client:
+            # This client sends null limit/sort unless given, which the server refuses (3.8.8).
             for run in client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(name=names, state=live), limit=200):
+                    flow_run_filter=FlowRunFilter(name=names, state=live), limit=200,
+                    sort=FlowRunSort.START_TIME_DESC):
                 client.set_flow_run_state(run.id, Crashed(
                     message="The process running this letter died; recovery resumed it."),
                     force=True)

@@ -258,3 +258,37 @@ def hot_folder_run_states(api: str) -> list[str]:
     runs = httpx.post(f"{api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     return [r["state_type"] for r in runs]
+
+
+@pytest.mark.prefect
+def test_recovery_marks_a_dead_processs_letter_runs_crashed(prefect_api: str, lb_home: Path) -> None:
+    """GIVEN a letter whose flow run Prefect shows as Running, and a letter of another source
+    WHEN recovery, holding the first source's lease, clears dead runs
+    THEN that letter's run is Crashed with a reason, and the other letter's run is left alone."""
+    import httpx
+    from prefect import get_client
+    from prefect.states import Running
+
+    from flows.recovery import crash_dead_letter_runs
+
+    with session_scope() as session:
+        ours, other = (SourceFile(sha256=c * 64, filename=f"{c}.pdf", blob_key=c) for c in "ab")
+        session.add_all([ours, other])
+        session.flush()
+        items = [MailItem(source_id=ours.id), MailItem(source_id=other.id)]
+        session.add_all(items)
+        session.flush()
+        source_id, item_ids = ours.id, [i.id for i in items]
+
+    from flows.mail_item import mail_item_flow
+
+    with get_client(sync_client=True) as client:
+        runs = [client.create_flow_run(mail_item_flow, name=f"letter-{item_id}",
+                                       parameters={"item_id": item_id}, state=Running())
+                for item_id in item_ids]
+
+    assert crash_dead_letter_runs([source_id]) == 1
+    states = [httpx.get(f"{prefect_api}/flow_runs/{run.id}").json() for run in runs]
+    assert states[0]["state_type"] == "CRASHED"
+    assert "recovery resumed it" in states[0]["state"]["message"]
+    assert states[1]["state_type"] == "RUNNING"
