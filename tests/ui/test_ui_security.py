@@ -540,26 +540,32 @@ def test_users_cli_adds_lists_and_disables(world, tmp_path: Path) -> None:
 # --- upload and dashboard -------------------------------------------------------------
 
 
-def test_an_upload_is_saved_and_handed_to_ingest(world, client_for, monkeypatch) -> None:
-    """GIVEN the mailroom uploading two scans (one with an unsafe name) and a .exe
-    WHEN the form is posted
-    THEN the .exe is refused; otherwise the files are saved under uploads/<random>/ and
-    `letterbridge ingest --uploaded-by` is started on them, and the progress page reads the
-    SourceFile rows."""
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The ingest commands the app starts, recorded instead of run."""
     import subprocess
 
-    from review_ui import uploads
-
-    started: list[list[str]] = []
+    commands: list[list[str]] = []
 
     class FakeProcess:
         def __init__(self, args, **_kwargs) -> None:  # noqa: ANN001
-            started.append(args)
+            commands.append(args)
 
         def poll(self) -> int:
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    return commands
+
+
+def test_an_upload_is_saved_and_handed_to_ingest(world, client_for, started) -> None:
+    """GIVEN the mailroom uploading two scans (one with an unsafe name) and a .exe
+    WHEN the form is posted
+    THEN the .exe is refused; otherwise the files are saved under uploads/<random>/ and
+    `letterbridge ingest --uploaded-by` is started on them, and the progress page reads the
+    SourceFile rows."""
+    from review_ui import uploads
+
     mailroom = client_for("mailroom")
     token = csrf(mailroom, "/mailroom/upload")
     refused = mailroom.post(
@@ -796,26 +802,14 @@ def upload_limit_64k(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def test_a_too_large_upload_is_refused_before_it_reaches_the_disk(
-        upload_limit_64k, world, client_for, monkeypatch) -> None:  # noqa: ANN001
+        upload_limit_64k, world, client_for, started) -> None:  # noqa: ANN001
     """GIVEN an upload limit of 64 KB
     WHEN the mailroom posts 100 KB of scans, declared up front or streamed in chunks without a
     length, or posts an oversized ordinary form
     THEN each gets 413 with the limit in the message, no upload folder is made and no ingest
     starts; an upload under the limit still goes through."""
-    import subprocess
-
     from review_ui import uploads
 
-    started: list[list[str]] = []
-
-    class FakeProcess:
-        def __init__(self, args, **_kwargs) -> None:  # noqa: ANN001
-            started.append(args)
-
-        def poll(self) -> int:
-            return 0
-
-    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
     client = client_for("mailroom")
     form = client.get("/mailroom/upload").text
     assert 'data-max-bytes="65536"' in form
