@@ -591,7 +591,8 @@ def main() -> int:
     parts = args.only or ["latency", "throughput", "load"]
     work = args.keep or Path(tempfile.mkdtemp(prefix="ops-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    saved = HERE / "out" / "ops.json"  # every part's last figures: `--only` re-measures one
+    # Every part's last figures, kept with the report: `--only` re-measures one, the rest stay.
+    saved = HERE / "results" / "ops.json"
     if args.report_only:
         log(f"wrote {write_report(json.loads(saved.read_text()))}")
         return 0
