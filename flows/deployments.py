@@ -310,16 +310,12 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
         DeploymentFilterId,
         FlowRunFilter,
         FlowRunFilterParentFlowRunId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
-    from prefect.states import Crashed
 
-    live = FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]))
+    from flows.run_states import crash_live_runs
+
+    message = "The worker running this flow died; a new worker resumed its letters."
     crashed = 0
     with get_client(sync_client=True) as client:
         ids = []
@@ -330,20 +326,12 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
                 continue
         if not ids:
             return 0
-        # This client sends null limit/sort unless given, which the server refuses (3.8.8).
-        page = {"limit": 200, "sort": FlowRunSort.START_TIME_DESC}
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=live),
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)), **page)
-        while runs:
-            for run in runs:
-                client.set_flow_run_state(
-                    run.id, Crashed(message="The worker running this flow died; a new worker "
-                                            "resumed its letters."), force=True)
-                crashed += 1
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                state=live, parent_flow_run_id=FlowRunFilterParentFlowRunId(
-                    any_=[r.id for r in runs])), **page)
+        runs = crash_live_runs(client, message,
+                               deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)))
+        while runs:  # and their subflows, level by level
+            crashed += len(runs)
+            runs = crash_live_runs(client, message, flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs])))
     return crashed
 
 

@@ -9,6 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
 from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
+from flows.recovery import crash_dead_letter_runs
 from letterbridge.settings import get_settings
 
 
@@ -26,8 +27,9 @@ def split(source_id: str) -> list[str]:
 def run_letter(item_id: str) -> None:
     """Each letter is its own flow run; one that crashes is held for a person, not lost.
 
-    Called as a task so that two letters go through routing, redaction, verification and PDFs
-    at once (one per core) while the batch's flow run stays their parent."""
+    Called as a task so that a letter's routing, redaction, verification and PDFs share the
+    batch's two-thread queue with the OCR of the next letters, while the batch's flow run
+    stays their parent."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     if steps.item_done(item_id):
@@ -42,6 +44,9 @@ def run_letter(item_id: str) -> None:
 @flow(name="ingest", flow_run_name="ingest-{label}",
       task_runner=ThreadPoolTaskRunner(max_workers=get_settings().ocr_workers))
 def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
+    """Callers hold the sources' leases (`flows.recovery.lease_sources`): no live process is
+    working on them, so letter runs Prefect still shows as running belong to a dead one."""
+    crash_dead_letter_runs(source_ids)
     wait([rasterise.submit(source_id) for source_id in source_ids])
     item_ids = [item_id for source_id in source_ids for item_id in split(source_id)]
     # One queue for both cores: each letter's pages, and each letter's own flow one letter

@@ -13,13 +13,13 @@ from postal.print_batch import batch_rows, build_print_batch
 from storage.db import session_scope
 
 
-def dated_folder(parent: Path, now: datetime | None = None) -> Path:
+def dated_folder(parent: Path) -> Path:
     """A new folder name under `parent` for one batch: local date and time, never one in use.
 
     The scheduled batch runs unattended every day: writing into one fixed folder would replace
     a batch nobody has printed yet (a long weekend) with the next one, and its letters, already
     marked printed, would never reach paper."""
-    stamp = f"{(now or datetime.now().astimezone()):%Y-%m-%d-%H%M}"
+    stamp = f"{datetime.now().astimezone():%Y-%m-%d-%H%M}"
     folder, n = parent / stamp, 1
     while folder.exists():
         n += 1

@@ -77,17 +77,13 @@ def _lock_dir() -> Path:
     return folder
 
 
-def _flock(path: Path) -> int | None:
-    return try_flock(path, retry_if_replaced=True)
-
-
 @contextlib.contextmanager
 def _file_leases(source_ids: list[str]) -> Iterator[list[str]]:
     folder = _lock_dir()
     held: dict[str, int] = {}
     try:
         for sid in source_ids:
-            fd = _flock(folder / f"source-{sid}.lock")
+            fd = try_flock(folder / f"source-{sid}.lock", retry_if_replaced=True)
             if fd is not None:
                 held[sid] = fd
         yield list(held)
@@ -153,10 +149,11 @@ def stuck_counts() -> dict[str, int]:
 def crash_dead_letter_runs(source_ids: list[str]) -> int:
     """Mark the letter flow runs of these sources that Prefect still shows as Running Crashed.
 
-    Call it holding the sources' leases: nobody alive is working on them, so such a run
-    belonged to a process that was killed. (A killed batch's own run is crashed by the
-    automation for silent runs; its letters' runs send no heartbeats of their own.) Best
-    effort: Prefect unreachable leaves them as they are. Returns how many were marked.
+    `ingest_flow` calls it first; it runs holding the sources' leases: nobody alive is
+    working on them, so such a run belonged to a process that was killed. (A killed batch's
+    own run is crashed by the automation for silent runs; its letters' runs send no
+    heartbeats of their own.) Best effort: Prefect unreachable leaves them as they are.
+    Returns how many were marked.
     """
     if not source_ids:
         return 0
@@ -167,29 +164,15 @@ def crash_dead_letter_runs(source_ids: list[str]) -> int:
         return 0
     try:
         from prefect import get_client
-        from prefect.client.schemas.filters import (
-            FlowRunFilter,
-            FlowRunFilterName,
-            FlowRunFilterState,
-            FlowRunFilterStateType,
-        )
-        from prefect.client.schemas.objects import StateType
-        from prefect.client.schemas.sorting import FlowRunSort
-        from prefect.states import Crashed
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-        live = FlowRunFilterState(type=FlowRunFilterStateType(
-            any_=[StateType.RUNNING, StateType.PENDING]))
+        from flows.run_states import crash_live_runs
+
         names = FlowRunFilterName(any_=[f"letter-{item_id}" for item_id in item_ids])
-        crashed = 0
         with get_client(sync_client=True) as client:
-            # This client sends null limit/sort unless given, which the server refuses (3.8.8).
-            for run in client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(name=names, state=live), limit=200,
-                    sort=FlowRunSort.START_TIME_DESC):
-                client.set_flow_run_state(run.id, Crashed(
-                    message="The process running this letter died; recovery resumed it."),
-                    force=True)
-                crashed += 1
+            crashed = len(crash_live_runs(
+                client, "The process running this letter died; recovery resumed it.",
+                flow_run_filter=FlowRunFilter(name=names)))
     except Exception as exc:  # noqa: BLE001 - the letters matter more than the run list
         log.warning("could not mark dead letter runs crashed (%s)", type(exc).__name__)
         return 0
@@ -208,7 +191,6 @@ def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]
 
     with lease_sources(source_ids) as held:
         if held:
-            crash_dead_letter_runs(held)
             state = ingest_flow(held, label=label, return_state=True)
             if not state.is_completed():
                 log.warning("ingest %s ended %s", label, state.type.value)

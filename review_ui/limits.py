@@ -27,9 +27,10 @@ class BodyLimit:
             return
         limit = self.limit_for(scope["path"])
         headers = dict(scope.get("headers") or [])
+        wants_json = b"application/json" in headers.get(b"accept", b"")
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(scope, send, limit)
+            await _refuse(send, limit, wants_json=wants_json)
             return
         received = 0
         too_big = False
@@ -54,13 +55,12 @@ class BodyLimit:
             if not too_big:
                 raise
         if too_big:
-            await _refuse(scope, send, limit)
+            await _refuse(send, limit, wants_json=wants_json)
 
 
-async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+async def _refuse(send: Send, limit: int, *, wants_json: bool) -> None:
     message = f"too large: the limit is {_size(limit)} per request"
-    accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
-    if "application/json" in accept:
+    if wants_json:
         body, kind = json.dumps({"error": message}).encode(), b"application/json"
     else:
         body = (f"<!doctype html><title>Too large</title><p>The upload is {message}. "

@@ -117,11 +117,10 @@ def ingest(
             watcher = threading.Thread(target=poll, daemon=True)
             watcher.start()
             try:
-                from flows.recovery import crash_dead_letter_runs, lease_sources
+                from flows.recovery import lease_sources
 
                 # Leased, so a worker's recovery leaves these files alone while we work on them.
                 with lease_sources(todo) as held:
-                    crash_dead_letter_runs(held)
                     ingest_flow(held, label=label or _label(todo))
             finally:
                 finished.set()
