@@ -87,7 +87,7 @@ def setup_database(home: Path, roster_size: int, seed: int):  # noqa: ANN201 - s
     os.environ["LETTERBRIDGE_HOME"] = str(home)
     os.environ.pop("LETTERBRIDGE_DATABASE_URL", None)
     from letterbridge.samples import make_roster
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from postal.roster import import_roster
     from storage import db
 

@@ -352,7 +352,7 @@ def main() -> int:
     os.environ.pop("LETTERBRIDGE_DATABASE_URL", None)
     os.environ["LETTERBRIDGE_BLOB_BACKEND"] = "local"
     os.environ.pop("PREFECT_API_URL", None)
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
 
     reset_settings()
     from review_ui.app import create_app

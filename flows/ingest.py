@@ -10,7 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import steps
 from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
 from flows.recovery import crash_dead_letter_runs
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 
 
 @task(name="rasterise", task_run_name="rasterise-{source_id}", retries=1, **TASK_OPTIONS)

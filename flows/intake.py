@@ -19,7 +19,7 @@ from prefect.states import Completed, Failed, State
 from flows import intake_logic
 from flows.intake_logic import FolderResult, HotFolder, S3Intake
 from flows.recovery import run_ingest
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 
 # Ids and paths in, ids out: nothing worth caching or persisting (see shared/PREFECT.md).
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}

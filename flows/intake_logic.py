@@ -381,7 +381,7 @@ class S3Intake:
     @classmethod
     def from_settings(cls, prefix: str | None = None, **kwargs: object) -> S3Intake:
         """The blob store's bucket and client (same endpoint, retries and credentials)."""
-        from letterbridge.settings import get_settings
+        from config.settings import get_settings
         from storage.blobs import S3BlobStore, get_blob_store
 
         settings = get_settings()

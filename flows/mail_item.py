@@ -8,7 +8,7 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 
 # Ids in, ids out: nothing to cache, nothing worth persisting (see shared/PREFECT.md).
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}

@@ -27,7 +27,7 @@ from prefect.artifacts import create_table_artifact
 from sqlalchemy import select, text
 
 from flows.locks import try_flock
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from storage.db import get_engine, session_scope
 from storage.models import ItemStatus, MailItem, SourceFile, utcnow
 

@@ -17,6 +17,6 @@ def configure_prefect_env() -> None:
     # Tesseract runs as a child process per page: one thread each, one per core.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     if not os.environ.get("PREFECT_HOME"):
-        from letterbridge.settings import get_settings
+        from config.settings import get_settings
 
         os.environ["PREFECT_HOME"] = str(get_settings().home / "prefect")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from ocr.errors import LetterbridgeInputError, OcrFailed
 from ocr.images import decode_png, encode_png
 from ocr.types import OcrPage

@@ -18,7 +18,7 @@ from reportlab.lib.units import inch
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from letterbridge.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from postal.facility_rules import recipient_block
 from postal.reply_pdf import FONT, FONT_BOLD, printable_text, register_fonts
 

@@ -19,7 +19,7 @@ from pypdf import PdfReader, PdfWriter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from postal.mailing import envelopes_pdf, labels_pdf
 from postal.reply_pdf import PAGE_HEIGHT, PAGE_WIDTH, render_with_pages
 from storage.blobs import get_blob_store

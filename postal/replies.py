@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from letterbridge.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from postal.facility_rules import facility_problems
 from postal.reply_pdf import count_pages, render_with_pages
 from storage.blobs import get_blob_store

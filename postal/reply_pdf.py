@@ -34,7 +34,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from letterbridge.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from ocr.reply_codes import format_code
 from postal.facility_rules import recipient_block, recipient_id_line
 

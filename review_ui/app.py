@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from review_ui.auth import SESSION_COOKIE, LoginLimiter, NotLoggedIn, SessionSigner, load_secret_key
 from review_ui.limits import FORM_LIMIT, BodyLimit
 from review_ui.routes import account, admin, letters, mailroom, penpal

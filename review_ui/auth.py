@@ -18,7 +18,7 @@ from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from letterbridge.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from storage.db import session_scope
 from storage.models import Role, User
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from storage.models import MailItem, SourceFile
 
 ALLOWED_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png"}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from letterbridge.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 
 class BlobNotFound(KeyError):

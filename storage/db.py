@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from letterbridge.settings import get_settings
+from config.settings import get_settings
 from storage.models import AuditEvent
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

@@ -46,7 +46,7 @@ def wait_for_http(url: str, timeout: float = 60.0) -> None:
 @pytest.fixture
 def lb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh LETTERBRIDGE_HOME with a migrated database (SQLite, or the test PostgreSQL)."""
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from storage import blobs, db
 
     home = tmp_path / "lbhome"

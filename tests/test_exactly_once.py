@@ -112,7 +112,7 @@ def smtp_env(smtp_server: tuple, monkeypatch: pytest.MonkeyPatch) -> list:
     host, port, received = smtp_server
     monkeypatch.setenv("LETTERBRIDGE_SMTP_HOST", host)
     monkeypatch.setenv("LETTERBRIDGE_SMTP_PORT", str(port))
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
 
     reset_settings()
     return received

@@ -369,7 +369,7 @@ def test_hot_folder_flow_turns_dropped_files_into_letters(
 @pytest.fixture
 def s3_settings(lb_home: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> tuple:
     """Blobs in a fresh bucket on moto's server, intake under "mailroom/" in the same bucket."""
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from storage import blobs
 
     bucket_name = f"lb-{uuid.uuid4().hex[:8]}"
@@ -454,7 +454,7 @@ def test_the_worker_serves_what_the_settings_switch_on(
     deployments are built THEN it serves this machine's hot folder, the print batch on its
     cron in the machine's time zone, and recovery — and no S3 poller."""
     from flows.deployments import WorkerOptions, host_name, served_deployments
-    from letterbridge.settings import get_settings, reset_settings
+    from config.settings import get_settings, reset_settings
 
     monkeypatch.setenv("LETTERBRIDGE_WATCH_ENABLED", "true")
     monkeypatch.setenv("LETTERBRIDGE_WATCH_FOLDER", str(tmp_path / "hot"))
@@ -484,7 +484,7 @@ def test_the_daily_print_batch_is_scheduled_by_the_server(
     import httpx
 
     from flows.deployments import served_deployments, unscheduled
-    from letterbridge.settings import get_settings, reset_settings
+    from config.settings import get_settings, reset_settings
 
     monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_ENABLED", "true")
     monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_CRON", "15 6 * * *")

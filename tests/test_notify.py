@@ -9,7 +9,7 @@ from email import policy
 
 import pytest
 
-from letterbridge.settings import Settings
+from config.settings import Settings
 from postal.notify import notify_letter_waiting
 
 

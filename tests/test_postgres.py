@@ -41,7 +41,7 @@ pytestmark = [
 @pytest.fixture
 def lb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh LETTERBRIDGE_HOME whose database is a new, migrated PostgreSQL schema."""
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from storage import blobs, db
 
     base = db._normalise_url(BASE_URL)

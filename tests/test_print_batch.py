@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from letterbridge.settings import reset_settings
+from config.settings import reset_settings
 from postal import replies
 from postal.mailing import label_origin
 from postal.print_batch import build_print_batch, mark_mailed

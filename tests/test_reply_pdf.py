@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from letterbridge.settings import Settings
+from config.settings import Settings
 from postal.reply_pdf import count_pages, render_reply_pdf
 from storage.models import Facility, Inmate, Reply, Volunteer
 

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 @pytest.fixture
 def shared_db(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The database every worker uses: a fresh PostgreSQL schema, or this test's SQLite file."""
-    from letterbridge.settings import get_settings, reset_settings
+    from config.settings import get_settings, reset_settings
     from storage import db
 
     base = os.environ.get("LETTERBRIDGE_TEST_DATABASE_URL")
@@ -58,7 +58,7 @@ def shared_db(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def shared_s3(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from storage import blobs
 
     bucket = f"lb-{uuid.uuid4().hex[:8]}"

@@ -63,7 +63,7 @@ def test_s3_blob_store_speaks_http_to_moto(moto_server: str) -> None:
 def test_blob_store_from_settings_selects_s3(moto_server: str, lb_home: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN settings that name S3 WHEN the app asks for its blob store THEN it gets S3."""
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
     from storage import blobs
 
     monkeypatch.setenv("LETTERBRIDGE_BLOB_BACKEND", "s3")
@@ -80,7 +80,7 @@ def test_blob_store_from_settings_selects_s3(moto_server: str, lb_home: Path,
 def test_settings_from_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN a letterbridge.toml in the data folder and an environment variable WHEN settings load
     THEN the file fills values and the environment wins over it."""
-    from letterbridge.settings import Settings
+    from config.settings import Settings
 
     home = tmp_path / "h"
     home.mkdir()

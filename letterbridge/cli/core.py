@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 def init() -> None:
     """Create the data folder and bring the database to the newest schema."""
-    from letterbridge.settings import get_settings
+    from config.settings import get_settings
     from storage.db import migrate
 
     settings = get_settings()

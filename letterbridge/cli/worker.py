@@ -53,7 +53,7 @@ def worker(
 ) -> None:
     """Unattended intake: serves the hot folder, S3 prefix and daily print batch (per settings)."""
     from flows.runtime import configure_prefect_env
-    from letterbridge.settings import get_settings
+    from config.settings import get_settings
 
     settings = get_settings()
     configure_prefect_env()

@@ -792,7 +792,7 @@ def test_a_refused_draft_keeps_what_was_typed(world, client_for, monkeypatch) ->
 
 @pytest.fixture
 def upload_limit_64k(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from letterbridge.settings import reset_settings
+    from config.settings import reset_settings
 
     monkeypatch.setenv("LETTERBRIDGE_MAX_UPLOAD_BYTES", str(64 * 1024))
     reset_settings()
