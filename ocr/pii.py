@@ -7,6 +7,11 @@ with digits (O/0, l/I/1, S/5, B/8, ...) are folded to digits — only inside run
 a digit, so ordinary words stay as they are. The folded copy has the same length as the text,
 so offsets are shared.
 
+The specific finders name what they find ("[phone removed]"); the gate does not depend on them:
+`ocr.numbers` burns every run of six or more digits that no safe rule (date, time, money, page,
+year, reply code, the sender's own number) explains, as kind `number`. When a specific finder
+matches the same characters, its label wins.
+
 A finding says what kind of detail it is and why (`reason`), never the value itself: findings
 end up in audit events and review screens.
 """
@@ -19,9 +24,16 @@ from dataclasses import dataclass
 
 from phonenumbers import Leniency, PhoneNumberMatcher
 
+from ocr.numbers import REASON as _NUMBER_REASON
+from ocr.numbers import TO_DIGIT as _TO_DIGIT
+from ocr.numbers import canonical_char, canonical_id, unexplained_numbers
 from ocr.types import Box, Word
 
+# The kinds the specific finders name (and the sample letters plant).
 KINDS = ("phone", "ssn", "email", "address", "card", "bank", "inmate_number", "watch_term")
+# What the catch-all names a number no specific finder claimed ("[number removed]").
+NUMBER_KIND = "number"
+ALL_KINDS = (*KINDS, NUMBER_KIND)
 
 
 @dataclass
@@ -44,16 +56,7 @@ class TextFinding:
 # Confusion folding
 # ---------------------------------------------------------------------------------------------
 
-# Characters OCR (and handwriting) swap with digits.
-_TO_DIGIT = {
-    "O": "0", "o": "0", "Q": "0", "D": "0",
-    "I": "1", "l": "1", "i": "1", "|": "1", "!": "1",
-    "S": "5", "s": "5",
-    "B": "8",
-    "Z": "2", "z": "2",
-    "G": "6", "b": "6",
-    "g": "9", "q": "9",
-}  # fmt: skip
+# Characters OCR (and handwriting) swap with digits: `ocr.numbers.TO_DIGIT`.
 _DIGITISH_RUN = re.compile("[0-9" + re.escape("".join(_TO_DIGIT)) + "]+")
 
 
@@ -85,17 +88,6 @@ def fold_confusions(text: str) -> str:
             for i in range(start, end):
                 chars[i] = _TO_DIGIT.get(chars[i], chars[i])
     return "".join(chars)
-
-
-def _canonical_char(c: str) -> str:
-    folded = _TO_DIGIT.get(c, c)
-    upper = folded.upper()
-    return upper if len(upper) == 1 else folded
-
-
-def canonical_id(value: str) -> str:
-    """Letters and digits only, upper case, every look-alike folded: for comparing identifiers."""
-    return "".join(_canonical_char(c) for c in value if c.isalnum())
 
 
 _ID_LABEL = re.compile(
@@ -140,14 +132,24 @@ class _Span:
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
 
 
+# Two or more look-alike letters glued before a number's first real digit are a word, not
+# digits: "is415-555-0132" is "is" and a phone number.
+_GLUED_HEAD = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]{2,})(?=[0-9])")
+
+
 class _Doc:
-    """The text three ways: as read, digit-folded, and digit-folded on one line."""
+    """The text four ways: as read, digit-folded, digit-folded on one line, and the latter with
+    words glued before a number left as letters."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.folded = fold_confusions(text).translate(_DASHES)
         # phonenumbers does not look across line breaks; a number may be split over two lines.
         self.flat = self.folded.replace("\n", " ").replace("\t", " ")
+        chars = list(self.flat)
+        for m in _GLUED_HEAD.finditer(text):
+            chars[m.start(1) : m.end(1)] = " " * (m.end(1) - m.start(1))
+        self.unglued = "".join(chars)
 
 
 def _digit_class() -> str:
@@ -173,15 +175,38 @@ _PHONE_PATTERNS = [
 ]
 
 
+# International numbers: "+49 30 1234567", "+44 (0)20 7946 0958"; a "+" and 8-15 digits.
+_INTL_PHONE = re.compile(r"(?<![\w+])\+[ \t]?\d{1,3}(?:[ \t]?[.\-/]?[ \t]?\(?\d{1,5}\)?){1,5}(?![\d\-])")
+# National numbers abroad start with a trunk "0": "09-7625400", "090-1234-5678", "030 1234567".
+_TRUNK_PHONE = re.compile(
+    r"(?<![\w\-+./])0\d{1,4}(?:[ \t]?[\-/][ \t]?|[ \t])\d{2,8}(?:[ \t]?-[ \t]?\d{2,5}|[ \t]\d{2,5}){0,2}"
+    r"(?![\d\-])"
+)
+
+
+def _digit_count(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
 def _find_phones(doc: _Doc) -> list[_Span]:
     spans: list[_Span] = []
-    for match in PhoneNumberMatcher(doc.flat, "US", leniency=Leniency.POSSIBLE, max_tries=65535):
-        us = match.number.country_code == 1
-        reason = "US phone number (phonenumbers)" if us else "phone number (phonenumbers)"
-        spans.append(_Span("phone", match.start, match.end, reason, 5))
-    for pattern in _PHONE_PATTERNS:
-        for m in pattern.finditer(doc.flat):
-            spans.append(_Span("phone", m.start(), m.end(), "phone number pattern", 5))
+    for copy in (doc.flat, doc.unglued) if doc.unglued != doc.flat else (doc.flat,):
+        for match in PhoneNumberMatcher(copy, "US", leniency=Leniency.POSSIBLE, max_tries=65535):
+            us = match.number.country_code == 1
+            reason = "US phone number (phonenumbers)" if us else "phone number (phonenumbers)"
+            # Written with its country code, it is a phone whatever else its digits look like
+            # ("+49 30 1234567" is no Texas inmate number).
+            priority = 7 if match.raw_string.startswith("+") else 5
+            spans.append(_Span("phone", match.start, match.end, reason, priority))
+        for pattern in _PHONE_PATTERNS:
+            for m in pattern.finditer(copy):
+                spans.append(_Span("phone", m.start(), m.end(), "phone number pattern", 5))
+        for m in _INTL_PHONE.finditer(copy):
+            if 8 <= _digit_count(m.group()) <= 15:
+                spans.append(_Span("phone", m.start(), m.end(), "international phone number", 7))
+        for m in _TRUNK_PHONE.finditer(copy):
+            if 9 <= _digit_count(m.group()) <= 12:
+                spans.append(_Span("phone", m.start(), m.end(), "phone number with a trunk 0", 5))
     return spans
 
 
@@ -203,9 +228,25 @@ def _aba_ok(digits: str) -> bool:
     return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
 
 
+# Nine digits with the dash elsewhere: "911-701234", "91170-1234" (SSNs and ITINs written by
+# hand), and the 4-4-1 grouping banks print routing numbers in ("3222-7162-7").
+_NINE_GROUPED = re.compile(
+    r"(?<![\d\-])\d{1,5}(?:[ \t]?-[ \t]?\d{1,6}){1,2}(?![\d\-])|(?<![\d\-])\d{4} \d{4} \d(?![\d\-])"
+)
+
+
 def _find_ssns(doc: _Doc) -> list[_Span]:
     spans = [_Span("ssn", m.start(), m.end(), "SSN pattern ###-##-####", 8) for m in
-             _SSN.finditer(doc.folded)]  # fmt: skip
+             _SSN.finditer(doc.flat)]  # fmt: skip
+    for m in _NINE_GROUPED.finditer(doc.flat):
+        digits = re.sub(r"\D", "", m.group())
+        if len(digits) != 9 or _aba_ok(digits):
+            continue  # a routing number: the bank finder's
+        groups = [len(g) for g in re.findall(r"\d+", m.group())]
+        # 5-4 is also how a ZIP+4 is written: the address finder names it when a city is there.
+        priority = 2 if groups == [5, 4] else 6
+        spans.append(_Span("ssn", m.start(), m.end(), "nine-digit number, dashes anywhere (SSN)",
+                           priority))  # fmt: skip
     for m in _NINE.finditer(doc.folded):
         # Nine bare digits: a routing number when the checksum holds (found by the bank
         # finder), otherwise most likely an SSN written without dashes. Either way it goes.
@@ -221,10 +262,13 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
 _AT = r"(?:@|©|®|&|\(at\)|\[at\]|\{at\})"
 # Local parts and labels are bounded and must start where a run of such characters starts:
 # an unbounded `[...]*` before "@" is quadratic on a long run of letters and dots.
-_LOCAL = r"(?<![\w.%+\-])[^\W_][\w.%+\-]{0,63}"  # \w: OCR may read "6" as "é"
+# A local part may start with the dot or underscore OCR split it at ("keisha .jackson@...").
+_LOCAL = r"(?<![\w%+\-])[._\-]?[^\W_][\w.%+\-]{0,63}"  # \w: OCR may read "6" as "é"
 _EMAIL = re.compile(
     rf"{_LOCAL}[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]{{1,63}}"
-    r"(?:[.,][A-Za-z0-9\-]{1,63}){0,6}[.,][A-Za-z]{2,6}(?![A-Za-z])"
+    r"(?:[.,][A-Za-z0-9\-]{1,63}){0,6}"
+    # "gmail. com": a space after the last dot only before a common top-level domain.
+    r"(?:[.,][A-Za-z]{2,6}(?![A-Za-z])|[.,][ \t](?:com|net|org|edu|gov)(?![A-Za-z]))"
 )
 _EMAIL_SPELLED = re.compile(
     rf"(?i){_LOCAL}\s+(?:at|\(at\)|\[at\])\s+[a-z0-9\-]{{1,63}}"
@@ -249,7 +293,10 @@ _LOCAL_LEFT = re.compile(r"[A-Za-z0-9][\w.%+\-]*[._\d][\w%+\-]*[ \t]$")
 
 # OCR splits "michelle_78@example.com" into "michelle 78@example.com": a local part that starts
 # with a digit or punctuation is probably the tail of one, and takes the word before it along.
-_LOCAL_HEAD = re.compile(r"[A-Za-z0-9][\w.%+\-]{0,63}[ \t]$")
+_LOCAL_HEAD = re.compile(r"[A-Za-z0-9][\w.%+\-]{0,63}[ \t\n]$")
+# ... and one split right after a dot, underscore or dash keeps the part before it:
+# "keisha. jackson03@gmail.com" (wrapped over two lines too).
+_SPLIT_HEAD = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][\w.%+\-]{0,63}[._\-][ \t]?\n?[ \t]?$")
 
 
 def _find_emails(doc: _Doc) -> list[_Span]:
@@ -258,6 +305,9 @@ def _find_emails(doc: _Doc) -> list[_Span]:
         start = m.start()
         if not doc.text[start].isalpha():
             head = _LOCAL_HEAD.search(doc.text, max(0, start - 65), start)
+            start = head.start() if head else start
+        if start > 0 and doc.text[start - 1] in " \t\n":
+            head = _SPLIT_HEAD.search(doc.text, max(0, start - 70), start)
             start = head.start() if head else start
         spans.append(_Span("email", start, m.end(), "email address", 4))
     spans += [_Span("email", m.start(), m.end(), "email address written out", 4) for m in
@@ -333,6 +383,13 @@ _BEFORE_CITY = re.compile(
 )
 
 
+# After a street line: a "City ST 12345" line whose state OCR misread ("Waco, Tk 76701"), on
+# the same line or the next one. It goes with the street line.
+_ZIP_TAIL = re.compile(
+    rf"[ \t]*[,.]?[ \t]*\n?[ \t]*(?:[A-Za-z][A-Za-z.'\-]*[ \t]*,?[ \t]*){{1,4}}{_ZIP}"
+)
+
+
 def _find_addresses(doc: _Doc) -> list[_Span]:
     spans: list[_Span] = []
     for pattern, reason in (
@@ -343,7 +400,11 @@ def _find_addresses(doc: _Doc) -> list[_Span]:
         (_BEFORE_CITY, "house number and words before a city, state and ZIP code"),
     ):
         for m in pattern.finditer(doc.text):
-            spans.append(_Span("address", m.start(), m.end(), reason, 3))
+            end = m.end()
+            if pattern is not _CITY_ONLY:
+                tail = _ZIP_TAIL.match(doc.text, end)
+                end = tail.end() if tail else end
+            spans.append(_Span("address", m.start(), end, reason, 3))
     return spans
 
 
@@ -412,6 +473,13 @@ def _find_bank(doc: _Doc) -> list[_Span]:
     for m in _NINE.finditer(doc.folded):
         if _aba_ok(m.group()):
             spans.append(_Span("bank", m.start(), m.end(), "bank routing number (ABA checksum)", 7))
+            routing.append((m.start(), m.end()))
+    for m in _NINE_GROUPED.finditer(doc.flat):
+        digits = re.sub(r"\D", "", m.group())
+        groups = [len(g) for g in re.findall(r"\d+", m.group())]
+        if len(digits) == 9 and _aba_ok(digits) and groups != [3, 2, 4]:  # 3-2-4 is an SSN
+            spans.append(_Span("bank", m.start(), m.end(),
+                               "bank routing number in groups (ABA checksum)", 7))  # fmt: skip
             routing.append((m.start(), m.end()))
     for m in _BANK_LABEL.finditer(doc.folded):
         spans.append(_Span("bank", m.start(1), m.end(1), "number labelled as a bank account", 17))
@@ -510,7 +578,7 @@ def _find_known(
     if not wanted:
         return []
     positions = [i for i, c in enumerate(doc.text) if c.isalnum()]
-    compact = "".join(_canonical_char(doc.text[i]) for i in positions)
+    compact = "".join(canonical_char(doc.text[i]) for i in positions)
     spans: list[_Span] = []
     for value in wanted:
         at = compact.find(value)
@@ -598,7 +666,30 @@ def _find_spans(
             continue
         kept.append(span)
     kept += _find_watch_terms(doc, watch_terms)
+    kept += _catch_all(text, sender, kept)
     return _merge(kept)
+
+
+def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
+    """What of each unexplained number no specific finder took, as kind `number`.
+
+    Only the rest is added, so two values written side by side stay two findings and each keeps
+    its label; a rest that is only letters glued to a found value ("is" of "is415-555-0132")
+    is part of a word, not of the number.
+    """
+    taken = sorted((s.start, s.end) for s in specific)
+    out: list[_Span] = []
+    for start, end in unexplained_numbers(text, sender=sender):
+        pieces = [(start, end)]
+        for t_start, t_end in taken:
+            if t_end <= start or t_start >= end:
+                continue
+            pieces = [p for a, b in pieces for p in ((a, min(b, t_start)), (max(a, t_end), b))
+                      if p[1] > p[0]]  # fmt: skip
+        for a, b in pieces:
+            if any(c.isdigit() for c in text[a:b]):
+                out.append(_Span(NUMBER_KIND, a, b, _NUMBER_REASON, 0))
+    return out
 
 
 def find_in_text(
