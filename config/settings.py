@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     smtp_from: str = "letters@letterbridge.invalid"
 
     # Unattended intake (letterbridge worker)
+    # A session ends after this long without a request, and this long after login regardless.
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    # Addresses of reverse proxies whose X-Forwarded-Proto / X-Forwarded-For (or Forwarded)
+    # headers are believed, comma-separated, or "*" for any. Empty (the default) believes
+    # none: anyone could send those headers to dodge the login limiter.
+    forwarded_allow_ips: str = ""
+    # How long a password-reset link an admin made stays usable.
+    password_reset_hours: int = 24
     watch_folder: Path | None = None
     watch_enabled: bool = False
     s3_intake_prefix: str = ""

@@ -51,7 +51,13 @@ def notify_letter_waiting(
     if not settings.smtp_host:
         log.debug("no smtp_host configured; not notifying about item %s", item_id)
         return
-    message = build_message(volunteer_email, item_id, settings)
+    send_message(build_message(volunteer_email, item_id, settings), settings)
+    log.info("notified a volunteer about item %s", item_id)
+
+
+def send_message(message: EmailMessage, settings: Settings) -> None:
+    """Send one message through the configured SMTP server (callers check `smtp_host`);
+    raises smtplib.SMTPException / OSError when it fails."""
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=_TIMEOUT_SECONDS) as smtp:
         if settings.smtp_starttls:
             smtp.starttls(context=ssl.create_default_context())
@@ -60,4 +66,3 @@ def notify_letter_waiting(
         refused = smtp.send_message(message)
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
-    log.info("notified a volunteer about item %s", item_id)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
+from review_ui import sessions
 from storage.db import audit
-from storage.models import Role, User, Volunteer
+from storage.models import Role, User, Volunteer, utcnow
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
@@ -21,6 +26,14 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class AccountError(ValueError):
     """A request about an account that can't be honoured; the message is safe to show."""
+
+
+class VolunteerMissing(AccountError):
+    """A pen pal account needs a roster volunteer, and there is none with that email."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__("no volunteer with that email in the roster")
+        self.email = email
 
 
 def normalise_email(email: str) -> str:
@@ -70,10 +83,7 @@ def link_volunteer(session: Session, user: User, volunteer_email: str | None = N
         return
     volunteer = _volunteer_for(session, volunteer_email or user.email)
     if volunteer is None:
-        raise AccountError(
-            "no volunteer with that email in the roster; import the roster first "
-            "(letterbridge roster import --volunteers ...)"
-        )
+        raise VolunteerMissing(normalise_email(volunteer_email or user.email))
     user.volunteer_id = volunteer.id
 
 
@@ -102,6 +112,8 @@ def add_user(
     user.invite_token = None
     link_volunteer(session, user, volunteer_email)
     session.flush()
+    if not created:  # a new password ends every session opened with the old one
+        sessions.end_all(session, user.id, "password_changed")
     audit(
         session,
         "user_added" if created else "user_updated",
@@ -165,5 +177,64 @@ def set_active(session: Session, email: str, *, active: bool, actor: str) -> Use
     user.active = active
     if not active:
         user.invite_token = None
+        user.reset_token = None
+        # At once, not at the session's next request: the cookie opens nothing from now on.
+        sessions.end_all(session, user.id, "disabled")
     audit(session, "user_enabled" if active else "user_disabled", actor=actor, user_id=user.id)
     return user
+
+
+# --- password reset ---------------------------------------------------------------------
+
+
+def start_password_reset(session: Session, user: User, *, actor: str, hours: int) -> str:
+    """A one-time token (returned; only its digest is kept) that sets a new password within
+    `hours`. Starting another replaces it."""
+    if not user.active:
+        raise AccountError("that account is disabled; enable it first")
+    token = secrets.token_urlsafe(24)
+    user.reset_token = invite_token_digest(token)
+    user.reset_expires_at = utcnow() + timedelta(hours=hours)
+    audit(session, "password_reset_started", actor=actor, user_id=user.id, hours=hours)
+    return token
+
+
+def user_for_reset(session: Session, token: str) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    user = session.scalar(select(User).where(User.reset_token == invite_token_digest(token)))
+    if user is None or not user.active or user.reset_expires_at is None:
+        return None
+    return user if user.reset_expires_at > utcnow() else None
+
+
+def finish_password_reset(session: Session, token: str, password: str) -> User:
+    """Set the new password, use the token up, and end every session of the account."""
+    user = user_for_reset(session, token)
+    if user is None:
+        raise AccountError("this reset link is not valid any more")
+    user.password_hash = hash_password(password)
+    user.reset_token = None
+    user.reset_expires_at = None
+    user.invite_token = None
+    ended = sessions.end_all(session, user.id, "password_reset")
+    audit(session, "password_reset_done", actor=user.email, user_id=user.id, sessions_ended=ended)
+    return user
+
+
+def reset_message(user: User, link: str, settings: Settings, hours: int) -> EmailMessage:
+    """The email with the reset link: nothing else about the account or the program's mail."""
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = user.email
+    message["Subject"] = "Choose a new password"
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
+    message.set_content(
+        "Hello,\n\n"
+        f"An admin of {settings.program_name} started a password reset for your account.\n\n"
+        f"Choose a new password here (the link works once, for {hours} hours):\n{link}\n\n"
+        "If you did not ask for this, tell the admin; your old password stops working only "
+        "once the link is used.\n"
+    )
+    return message

@@ -8,16 +8,18 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import get_settings
-from review_ui.auth import SESSION_COOKIE, LoginLimiter, NotLoggedIn, SessionSigner, load_secret_key
+from review_ui.auth import NotLoggedIn, SessionSigner, load_secret_key, session_user
 from review_ui.limits import FORM_LIMIT, BodyLimit
 from review_ui.routes import account, admin, letters, mailroom, penpal
+from review_ui.throttle import LoginLimiter
 from review_ui.web import render
+from storage.db import session_scope
 
 STATIC = Path(__file__).parent / "static"
 
@@ -57,7 +59,42 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class NoStore:
+    """`Cache-Control: no-store` on every answer that has none (all but /static): pages carry
+    letters, names and CSRF tokens, and Back after logout must not show them from the cache.
+    Images and downloads set their own header; the stylesheet and script may be cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def _wants_json(request: Request) -> bool:
+    # The page's own scripts (autosave, upload progress) ask for JSON; a redirect to the
+    # login form would read to them as a broken answer.
+    return "application/json" in request.headers.get("accept", "")
+
+
 def _to_login(request: Request) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            {"error": "you are logged out; log in again (your text is still on this page)"},
+            status_code=401,
+        )
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
@@ -71,12 +108,12 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Letterbridge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.signer = SessionSigner(load_secret_key(settings))
-    app.state.login_limiter = LoginLimiter()
-    app.state.secure_cookies = settings.base_url.startswith("https://")
+    app.state.login_limiter = LoginLimiter(app.state.signer.keyed)
 
     upload_limit = settings.max_upload_bytes
     app.add_middleware(BodyLimit, limit_for=lambda path: upload_limit
                        if path == "/mailroom/upload" else FORM_LIMIT)
+    app.add_middleware(NoStore)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (account, letters, mailroom, penpal, admin):
@@ -88,9 +125,19 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, _exc: RequestValidationError) -> Response:
-        # A malformed address is an address that doesn't exist; a malformed form, a bad request.
-        if request.method == "GET":
+        # A malformed path is an address that doesn't exist; a malformed query (?page=abc,
+        # ?page=99999999999999999999) or form, a bad request.
+        in_path = any(error.get("loc", ("",))[0] == "path" for error in _exc.errors())
+        if request.method == "GET" and in_path:
             return await http_error(request, StarletteHTTPException(404))
+        if request.method == "GET":
+            return render(
+                request,
+                "error.html",
+                status_code=400,
+                title="Not a valid address",
+                message="A number or date in the address is out of range. Go back and try again.",
+            )
         return render(
             request,
             "error.html",
@@ -101,7 +148,10 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        has_session = request.app.state.signer.read(request.cookies.get(SESSION_COOKIE))
+        if getattr(request.state, "user", None) is None:
+            with session_scope() as db:
+                session_user(request, db)
+        has_session = getattr(request.state, "user", None) is not None
         if exc.status_code in (404, 405) and not has_session:
             # Without a session, every address leads to /login: nothing to learn by guessing.
             return _to_login(request)

@@ -1,4 +1,4 @@
-"""Sessions, CSRF tokens, the login rate limit and the role checks every route goes through."""
+"""Who is asking (sessions), CSRF tokens, where a request comes from, and the role checks."""
 
 from __future__ import annotations
 
@@ -6,25 +6,22 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
+from review_ui import sessions
 from storage.db import session_scope
 from storage.models import Role, User
 
 SESSION_COOKIE = "lb_session"
 PRELOGIN_COOKIE = "lb_csrf"  # seeds the login form's CSRF token before there is a session
-SESSION_SECONDS = 12 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -63,7 +60,7 @@ class CurrentUser:
     email: str
     role: str
     volunteer_id: int | None
-    sid: str  # random per login; CSRF tokens are bound to it
+    sid: str  # the session row's id; CSRF tokens are bound to it
 
     @property
     def home(self) -> str:
@@ -74,31 +71,11 @@ class NotLoggedIn(Exception):
     """Raised by the role checks; the app turns it into a redirect to /login."""
 
 
-def _fingerprint(password_hash: str) -> str:
-    # In the cookie so that a password change ends every other session.
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
 class SessionSigner:
+    """The app's secret at work: CSRF tokens, and keyed digests of what must not be kept plain."""
+
     def __init__(self, secret: str) -> None:
         self.secret = secret.encode()
-        self._serializer = URLSafeTimedSerializer(secret, salt="letterbridge-session")
-
-    def issue(self, user: User) -> tuple[str, str]:
-        sid = secrets.token_urlsafe(16)
-        value = self._serializer.dumps(
-            {"u": user.id, "s": sid, "p": _fingerprint(user.password_hash)}
-        )
-        return value, sid
-
-    def read(self, value: str | None) -> dict | None:
-        if not value:
-            return None
-        try:
-            data = self._serializer.loads(value, max_age=SESSION_SECONDS)
-        except BadSignature:
-            return None
-        return data if isinstance(data, dict) else None
 
     def csrf_token(self, seed: str) -> str:
         return hmac.new(self.secret, b"csrf:" + seed.encode(), hashlib.sha256).hexdigest()
@@ -108,9 +85,19 @@ class SessionSigner:
             return False
         return hmac.compare_digest(self.csrf_token(seed), token)
 
+    def keyed(self, value: str) -> str:
+        return hmac.new(self.secret, b"key:" + value.encode(), hashlib.sha256).hexdigest()
+
 
 def signer(request: Request) -> SessionSigner:
     return request.app.state.signer
+
+
+def timeouts(settings: Settings) -> sessions.Timeouts:
+    return sessions.Timeouts(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_max_hours),
+    )
 
 
 def get_db() -> Iterator[Session]:
@@ -119,20 +106,30 @@ def get_db() -> Iterator[Session]:
         yield session
 
 
+def cookie_session_id(request: Request) -> str | None:
+    """The session id the cookie names (not proof that it is live: see `session_user`)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return sessions.token_digest(token) if token else None
+
+
 def session_user(request: Request, db: Session) -> CurrentUser | None:
-    """The logged-in user of this request, or None. Disabled accounts are logged out at once."""
+    """The logged-in user of this request, or None. Ended, timed-out and disabled sessions
+    open nothing, from the first request after."""
     cached = getattr(request.state, "user", None)
     if cached is not None:
         return cached
-    data = signer(request).read(request.cookies.get(SESSION_COOKIE))
-    if data is None:
+    row = sessions.resume(
+        db, request.cookies.get(SESSION_COOKIE), timeouts(request.app.state.settings)
+    )
+    user = db.get(User, row.user_id) if row is not None else None
+    if row is not None and (user is None or not user.active or not user.password_hash):
+        sessions.end(db, row.id, "disabled")
+        user = None
+    # Commit now: the touch (or the ending) must not wait on, or roll back with, the page.
+    db.commit()
+    if row is None or user is None:
         return None
-    user = db.get(User, data.get("u"))
-    if user is None or not user.active or not user.password_hash:
-        return None
-    if not hmac.compare_digest(data.get("p", ""), _fingerprint(user.password_hash)):
-        return None
-    current = CurrentUser(user.id, user.email, user.role, user.volunteer_id, data.get("s", ""))
+    current = CurrentUser(user.id, user.email, user.role, user.volunteer_id, row.id)
     request.state.user = current
     return current
 
@@ -183,10 +180,10 @@ async def csrf_protect(request: Request) -> None:
     """Router dependency: every state-changing request carries the token of its session."""
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
-    data = signer(request).read(request.cookies.get(SESSION_COOKIE))
-    if data is None:
+    session_id = cookie_session_id(request)
+    if session_id is None:
         raise NotLoggedIn()  # without a session every page leads to /login, POSTs too
-    if not signer(request).csrf_ok(data.get("s"), await submitted_csrf_token(request)):
+    if not signer(request).csrf_ok(session_id, await submitted_csrf_token(request)):
         raise CsrfRejected()
 
 
@@ -202,51 +199,46 @@ def csrf_token_for(request: Request) -> str:
     return signer(request).csrf_token(seed)
 
 
-# --- login rate limit ----------------------------------------------------------------
+# --- where the request comes from ----------------------------------------------------
 
 
-class LoginLimiter:
-    """At most `max_failures` failed logins per (email, address) and per address in a window."""
+def _trusted_proxy(request: Request) -> bool:
+    allowed = {a.strip() for a in request.app.state.settings.forwarded_allow_ips.split(",")}
+    allowed.discard("")
+    peer = request.client.host if request.client else ""
+    return "*" in allowed or peer in allowed
 
-    def __init__(
-        self, max_failures: int = 5, per_address: int = 50, window_seconds: float = 900
-    ) -> None:
-        self.max_failures = max_failures
-        self.per_address = per_address
-        self.window = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        stamps = self._failures.setdefault(key, deque())
-        while stamps and stamps[0] <= now - self.window:
-            stamps.popleft()
-        return stamps
-
-    def blocked(self, email: str, address: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return (
-                len(self._recent((email, address), now)) >= self.max_failures
-                or len(self._recent(("*", address), now)) >= self.per_address
-            )
-
-    def failed(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent((email, address), now).append(now)
-            self._recent(("*", address), now).append(now)
-            if len(self._failures) > 50_000:  # forget idle keys so memory stays bounded
-                for key in [k for k, v in self._failures.items() if not v]:
-                    del self._failures[key]
-
-    def succeeded(self, email: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((email, address), None)
+def _forwarded_pairs(request: Request, name: str) -> list[str]:
+    """Values of `name` (for / proto) in RFC 7239 `Forwarded`, first hop first."""
+    values = []
+    for element in request.headers.get("forwarded", "").split(","):
+        for pair in element.split(";"):
+            key, _, value = pair.strip().partition("=")
+            if key.lower() == name:
+                values.append(value.strip().strip('"'))
+    return values
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer, or (behind a trusted proxy) the hop the proxy saw."""
+    peer = request.client.host if request.client else "unknown"
+    if not _trusted_proxy(request):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    hops = hops or _forwarded_pairs(request, "for")
+    # The last hop is the one our proxy added; anything left of it the client could have made up.
+    return hops[-1] if hops else peer
+
+
+def is_https(request: Request) -> bool:
+    """Did the browser reach us over TLS — directly, or at a trusted TLS-terminating proxy?"""
+    if request.app.state.settings.base_url.startswith("https://") or request.url.scheme == "https":
+        return True
+    if not _trusted_proxy(request):
+        return False
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+    return proto == "https" or (_forwarded_pairs(request, "proto") or [""])[-1].lower() == "https"
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -100,6 +100,8 @@ class Inmate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inmate_number: Mapped[str] = mapped_column(String(40), unique=True)
     # Number with OCR look-alikes folded (O->0, I->1, ...), for tolerant matching.
+    # A closed facility stays for the history of the letters that came from it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     number_key: Mapped[str] = mapped_column(String(40), index=True, default="")
     name: Mapped[str] = mapped_column(String(200))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), nullable=True)
@@ -116,6 +118,10 @@ class Volunteer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # False once the person has left the program (status then says why: released, deceased...).
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When they joined the roster: where the waiting list starts counting if never matched.
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     display_name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -144,6 +150,8 @@ class Match(Base):
 
 class User(Base):
     __tablename__ = "users"
+    # When the match last ended: the writer waits for a new pen pal from then on.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -162,12 +170,48 @@ class User(Base):
 
 
 class SourceFile(Base):
+    # A password reset an admin started: digest of the one-time token, and when it runs out.
+    reset_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     """One file handed to ingest. Its SHA-256 is the idempotency key."""
 
     __tablename__ = "source_files"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+class UserSession(Base):
+    """One login. The cookie holds a random token; only its digest is kept here, so a copy of
+    the database opens nothing. Ended sessions stay (ended_at set) for the record."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Keyed digest of the client address: enough to recognise it again, not to read it.
+    address_key: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # logout | disabled | password_reset | idle | expired
+    end_reason: Mapped[str] = mapped_column(String(20), default="")
+
+
+class LoginFailure(Base):
+    """A failed login, kept for the limiter. Email and address are keyed digests: a password
+    typed into the email box is never written down."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account", "account_key", "at"),
+        Index("ix_login_failures_address", "address_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    address_key: Mapped[str] = mapped_column(String(64))
+
+
     filename: Mapped[str] = mapped_column(String(500))
     size: Mapped[int] = mapped_column(Integer, default=0)
     blob_key: Mapped[str] = mapped_column(String(300))

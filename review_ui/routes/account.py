@@ -8,22 +8,22 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from review_ui import accounts
+from review_ui import accounts, sessions
 from review_ui.auth import (
     DB,
     HOME_FOR_ROLE,
     PRELOGIN_COOKIE,
     SESSION_COOKIE,
-    SESSION_SECONDS,
     AnyUser,
     CsrfRejected,
     client_address,
     csrf_protect,
+    is_https,
     safe_next,
     session_user,
     signer,
 )
-from review_ui.web import render
+from review_ui.web import redirect, render
 from storage.db import audit
 from storage.models import Role, utcnow
 
@@ -78,17 +78,19 @@ def login_form(
     )
 
 
-def _start_session(request: Request, user, next_url: str) -> Response:  # noqa: ANN001 - User
-    value, _sid = signer(request).issue(user)
+def _start_session(request: Request, db: Session, user, next_url: str) -> Response:  # noqa: ANN001 - User
+    address_key = request.app.state.login_limiter.address_key(client_address(request))
+    token, _row = sessions.start(db, user.id, address_key=address_key)
+    db.commit()
     home = HOME_FOR_ROLE[Role(user.role)]
     response = RedirectResponse(safe_next(next_url, home), status_code=303)
+    # No max_age: the cookie goes with the browser; the server decides when the session ends.
     response.set_cookie(
         SESSION_COOKIE,
-        value,
-        max_age=SESSION_SECONDS,
+        token,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.secure_cookies,
+        secure=is_https(request),
         path="/",
     )
     response.delete_cookie(PRELOGIN_COOKIE, path="/")
@@ -113,18 +115,23 @@ def login(
     address = client_address(request)
     key = accounts.normalise_email(email)
     limiter = request.app.state.login_limiter
-    if limiter.blocked(key, address):
+    user = accounts.user_by_email(db, key)
+    known = user is not None and sessions.known_address(
+        db, user.id, limiter.address_key(address)
+    )
+    wait = limiter.wait_seconds(db, key, address, known_address=known)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
         return render(
             request,
             "login.html",
             status_code=429,
             next=next,
             email=email,
-            error="Too many attempts. Wait a quarter of an hour and try again.",
+            error=f"Too many attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
         )
-    user = accounts.user_by_email(db, key)
     if not accounts.check_password(user, password):
-        limiter.failed(key, address)
+        limiter.failed(db, key, address)
         # An unknown email is not written down: people type passwords into the wrong box.
         audit(db, "login_failed", actor=user.email if user else "unknown")
         db.commit()
@@ -136,7 +143,7 @@ def login(
             email=email,
             error="That email and password don't match an active account.",
         )
-    limiter.succeeded(key, address)
+    limiter.succeeded(db, key, address)
     accounts.rehash_if_needed(user, password)
     if user.role == Role.penpal and user.volunteer_id is None:
         try:  # the roster may have been imported after the account was made
@@ -146,7 +153,7 @@ def login(
     user.last_login_at = utcnow()
     audit(db, "login", actor=user.email)
     db.commit()
-    return _start_session(request, user, next)
+    return _start_session(request, db, user, next)
 
 
 def _accept_invite(
@@ -185,12 +192,71 @@ def _accept_invite(
     user.last_login_at = utcnow()
     audit(db, "login", actor=user.email)
     db.commit()
-    return _start_session(request, user, next_url)
+    return _start_session(request, db, user, next_url)
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect)])
-def logout(request: Request, user: AnyUser) -> Response:
+def logout(request: Request, user: AnyUser, db: DB) -> Response:
+    # Ended in the table, so the cookie opens nothing even if a copy of it survives.
+    sessions.end(db, user.sid, "logout")
+    audit(db, "logout", actor=user.email)
+    db.commit()
     response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- password reset (an admin starts it: /admin/users/{id}/reset) ----------------------
+
+
+@router.get("/reset")
+def reset_form(request: Request, db: DB, token: str = "") -> Response:
+    target = accounts.user_for_reset(db, token)
+    if target is None:
+        return render(
+            request,
+            "login.html",
+            status_code=404,
+            error="This reset link is not valid any more. Ask an admin for a new one.",
+        )
+    return render(request, "login.html", reset=token, invited_email=target.email)
+
+
+@router.post("/reset")
+def reset_password(
+    request: Request,
+    db: DB,
+    token: str = Form(""),
+    password: str = Form(""),
+    password2: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    if not signer(request).csrf_ok(request.cookies.get(PRELOGIN_COOKIE), csrf_token):
+        raise CsrfRejected()
+    target = accounts.user_for_reset(db, token)
+    if target is None:
+        return render(
+            request,
+            "login.html",
+            status_code=404,
+            error="This reset link is not valid any more. Ask an admin for a new one.",
+        )
+    error = None
+    if password != password2:
+        error = "The two passwords differ."
+    else:
+        try:
+            accounts.finish_password_reset(db, token, password)
+            db.commit()
+        except accounts.AccountError as exc:
+            db.rollback()
+            error = f"Could not set the password: {exc}."
+    if error:
+        return render(
+            request, "login.html", status_code=400, reset=token, invited_email=target.email,
+            error=error,
+        )
+    response = redirect(request, "/login", "Your password is changed. Log in with it now.")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

@@ -845,3 +845,242 @@ def test_a_too_large_upload_is_refused_before_it_reaches_the_disk(
                         files=[("files", ("run.pdf", big[:30_000], "application/pdf"))],
                         headers={"Accept": "application/json"})
     assert small.status_code == 200 and len(started) == 1
+
+
+# --- sessions end on the server --------------------------------------------------------
+
+
+def _session_rows(email: str) -> list:
+    from storage.models import UserSession
+
+    with session_scope() as session:
+        user_id = session.scalar(select(User.id).where(User.email == email))
+        return list(session.scalars(select(UserSession).where(UserSession.user_id == user_id)))
+
+
+def test_logout_ends_the_session_so_the_old_cookie_opens_nothing(world, client_for) -> None:
+    """GIVEN Ana logged in, reading a letter and writing a draft
+    WHEN she logs out and someone replays her old cookie (and the page's CSRF token)
+    THEN the inbox, the letter and its image lead to /login, autosave answers 401 (JSON) or
+    a redirect (form) and writes nothing; the session row says it ended at logout."""
+    ana = client_for("ana")
+    item = world.ids["ana_new"]
+    token = csrf(ana, f"/replies/new?item_id={item}")
+    saved = ana.post("/replies/autosave", data={"csrf_token": token, "item_id": item, "text": "one"})
+    reply_id = saved.json()["reply_id"]
+    old_cookie = ana.cookies.get("lb_session")
+    assert "lb_session" not in old_cookie and len(old_cookie) >= 40  # a random token, no data
+    out = ana.post("/logout", data={"csrf_token": token})
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+
+    replay = client_for()
+    replay.cookies.set("lb_session", old_cookie)
+    for path in ["/inbox", f"/letters/{item}", f"/letters/{item}/pages/2.png", f"/replies/{reply_id}"]:
+        response = replay.get(path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
+    as_script = replay.post(
+        "/replies/autosave",
+        data={"reply_id": reply_id, "text": "written after logout"},
+        headers={"X-CSRF-Token": token, "Accept": "application/json"},
+    )
+    assert as_script.status_code == 401 and "logged out" in as_script.json()["error"]
+    as_form = replay.post(
+        "/replies/autosave", data={"csrf_token": token, "reply_id": reply_id, "text": "again"}
+    )
+    assert as_form.status_code == 303 and as_form.headers["location"] == "/login"
+    with session_scope() as session:
+        assert session.get(Reply, reply_id).text == "one"
+    rows = _session_rows(world.users["ana"])
+    assert [(r.end_reason, r.ended_at is not None) for r in rows] == [("logout", True)]
+    assert "logout" in audit_actions()
+
+
+def test_disabling_an_account_ends_its_sessions_at_once(world, client_for) -> None:
+    """GIVEN Bo logged in twice (phone and laptop)
+    WHEN an admin disables him
+    THEN both sessions are ended in the table before Bo makes another request."""
+    from review_ui.accounts import set_active
+
+    phone, laptop = client_for("bo"), client_for("bo")
+    assert phone.get("/inbox").status_code == 200 and laptop.get("/inbox").status_code == 200
+    with session_scope() as session:
+        set_active(session, world.users["bo"], active=False, actor="test")
+    assert {r.end_reason for r in _session_rows(world.users["bo"])} == {"disabled"}
+    assert phone.get("/inbox").headers["location"].startswith("/login")
+
+
+def test_sessions_time_out_when_idle_and_after_the_longest_allowed(world, client_for, app):
+    """GIVEN the default timeouts (60 minutes idle, 12 hours after login)
+    WHEN a session was last seen 61 minutes ago, or began 12 hours ago though used a minute ago
+    THEN it opens nothing and is ended as 'idle' or 'expired'; one used 59 minutes ago still works
+    and its last-seen time moves on."""
+    from datetime import timedelta
+
+    from storage.models import UserSession, utcnow
+
+    settings = app.state.settings
+    assert (settings.session_idle_minutes, settings.session_max_hours) == (60, 12)
+
+    def age(email: str, *, seen: int, created: int) -> None:
+        with session_scope() as session:
+            for row in session.scalars(select(UserSession)):
+                if row.user_id == session.scalar(select(User.id).where(User.email == email)):
+                    row.last_seen_at = utcnow() - timedelta(minutes=seen)
+                    row.created_at = utcnow() - timedelta(minutes=created)
+
+    ana, bo, mail = client_for("ana"), client_for("bo"), client_for("mailroom")
+    age(world.users["ana"], seen=61, created=61)
+    age(world.users["bo"], seen=1, created=12 * 60)
+    age(world.users["mailroom"], seen=59, created=59)
+    assert ana.get("/inbox").headers["location"].startswith("/login")
+    assert bo.get("/inbox").headers["location"].startswith("/login")
+    assert mail.get("/mailroom").status_code == 200
+    assert [r.end_reason for r in _session_rows(world.users["ana"])] == ["idle"]
+    assert [r.end_reason for r in _session_rows(world.users["bo"])] == ["expired"]
+    (row,) = _session_rows(world.users["mailroom"])
+    assert row.ended_at is None and utcnow() - row.last_seen_at < timedelta(minutes=1)
+
+
+def test_every_page_but_static_files_is_no_store(world, client_for) -> None:
+    """GIVEN each kind of page, logged in or not
+    WHEN it is served
+    THEN it says Cache-Control: no-store (Back after logout shows nothing from the cache),
+    while the stylesheet may be cached."""
+    ana, admin = client_for("ana"), client_for("admin")
+    for client, path in [
+        (ana, "/inbox"),
+        (ana, f"/correspondence/{world.inmate_ids['jose']}"),
+        (ana, "/replies"),
+        (admin, "/admin"),
+        (admin, "/admin/users"),
+        (admin, "/admin/audit"),
+        (client_for(), "/login"),
+        (ana, "/letters/0000000000000000"),
+    ]:
+        assert "no-store" in client.get(path).headers.get("cache-control", ""), path
+    assert "no-store" not in client_for().get("/static/style.css").headers.get("cache-control", "")
+
+
+@pytest.fixture
+def behind_proxy(lb_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - FastAPI
+    """The app configured to believe forwarding headers from its proxy ("testclient" here)."""
+    from config.settings import reset_settings
+    from review_ui.app import create_app
+
+    monkeypatch.setenv("LETTERBRIDGE_FORWARDED_ALLOW_IPS", "testclient")
+    reset_settings()
+    return create_app()
+
+
+def _login_cookie(client, email: str, password: str, headers: dict | None = None):  # noqa: ANN001, ANN202
+    token = csrf(client, "/login")
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        headers=headers or {},
+    )
+
+
+def test_the_cookie_is_secure_over_https_and_behind_a_trusted_tls_proxy(
+    world, client_for, behind_proxy
+) -> None:
+    """GIVEN the app reached over plain http
+    WHEN a login arrives without forwarding headers, with X-Forwarded-Proto: https from an
+    untrusted peer, and the same from the trusted proxy (or Forwarded: proto=https)
+    THEN only the trusted proxy's https makes the cookie Secure; it is HttpOnly and Lax always."""
+    from fastapi.testclient import TestClient
+
+    def cookie_of(response) -> str:  # noqa: ANN001
+        return next(h for h in response.headers.get_list("set-cookie") if h.startswith("lb_session="))
+
+    plain = cookie_of(_login_cookie(client_for(), world.users["ana"], world.password))
+    spoofed = cookie_of(
+        _login_cookie(client_for(), world.users["ana"], world.password, {"X-Forwarded-Proto": "https"})
+    )
+    assert "Secure" not in plain and "Secure" not in spoofed
+    with TestClient(behind_proxy, follow_redirects=False) as client:
+        proxied = _login_cookie(client, world.users["ana"], world.password,
+                                {"X-Forwarded-Proto": "https"})
+        assert proxied.status_code == 303
+        assert "Secure" in cookie_of(proxied) and "HttpOnly" in cookie_of(proxied)
+        assert "samesite=lax" in cookie_of(proxied).lower()
+    with TestClient(behind_proxy, follow_redirects=False) as client:
+        rfc = _login_cookie(client, world.users["bo"], world.password,
+                            {"Forwarded": 'for=198.51.100.4;proto=https'})
+        assert "Secure" in cookie_of(rfc)
+
+
+# --- the login limiter ---------------------------------------------------------------
+
+
+def test_fifty_failures_for_made_up_emails_hold_back_that_address_only(
+    world, behind_proxy
+) -> None:
+    """GIVEN 50 failed logins for made-up emails from one address (behind the trusted proxy)
+    WHEN another made-up email, the admin from another address, and the admin from the noisy
+    address try
+    THEN the noisy address is held back (429) for strangers and for the admin who never logged
+    in there, while the admin logs in from elsewhere at once; and a colleague who did log in
+    from the noisy address before still gets in from it."""
+    from fastapi.testclient import TestClient
+
+    noisy, quiet = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.20"}
+    with TestClient(behind_proxy, follow_redirects=False) as colleague:
+        assert _login_cookie(colleague, world.users["mailroom"], world.password, noisy).status_code == 303
+    with TestClient(behind_proxy, follow_redirects=False) as attacker:
+        for n in range(50):
+            answer = _login_cookie(attacker, f"nobody{n}@example.net", "guess", noisy)
+            assert answer.status_code == 401, n
+        assert _login_cookie(attacker, "nobody-more@example.net", "guess", noisy).status_code == 429
+        assert _login_cookie(attacker, world.users["admin"], world.password, noisy).status_code == 429
+    with TestClient(behind_proxy, follow_redirects=False) as admin:
+        answer = _login_cookie(admin, world.users["admin"], world.password, quiet)
+        assert answer.status_code == 303 and answer.headers["location"] == "/admin"
+    with TestClient(behind_proxy, follow_redirects=False) as colleague:
+        assert _login_cookie(colleague, world.users["mailroom"], world.password, noisy).status_code == 303
+
+
+def test_guessing_one_accounts_password_holds_back_only_the_guessing_address(
+    world, behind_proxy
+) -> None:
+    """GIVEN five wrong passwords for the admin from one address
+    WHEN the admin logs in from another address, and the right password comes from the first
+    THEN elsewhere works at once; the guessing address waits (429)."""
+    from fastapi.testclient import TestClient
+
+    guesser, elsewhere = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "192.0.2.33"}
+    with TestClient(behind_proxy, follow_redirects=False) as client:
+        for _ in range(5):
+            assert _login_cookie(client, world.users["admin"], "wrong", guesser).status_code == 401
+        assert _login_cookie(client, world.users["admin"], world.password, guesser).status_code == 429
+    with TestClient(behind_proxy, follow_redirects=False) as client:
+        assert _login_cookie(client, world.users["admin"], world.password, elsewhere).status_code == 303
+
+
+def test_the_limiter_backs_off_exponentially_and_forgets_on_success(lb_home: Path) -> None:
+    """GIVEN the limiter's rules (pair: 5, then 1 min doubling to 15; account: 20 over addresses)
+    WHEN failures pile up for one account at one address, and at twenty more addresses
+    THEN the wait doubles with each failure past five up to the cap; the account's total holds
+    back addresses that failed for it but not one that never did; a success clears the pair."""
+    from review_ui.throttle import LoginLimiter
+
+    limiter = LoginLimiter(lambda value: value)
+    email = "admin@example.org"
+    with session_scope() as db:
+        waits = []
+        for _ in range(10):
+            limiter.failed(db, email, "10.0.0.1")
+            db.flush()
+            waits.append(round(limiter.wait_seconds(db, email, "10.0.0.1", known_address=False), -1))
+        assert waits == [0, 0, 0, 0, 60, 120, 240, 480, 900, 900]
+        for n in range(20):
+            limiter.failed(db, email, f"10.0.1.{n}")
+        db.flush()
+        assert limiter.wait_seconds(db, email, "10.0.1.3", known_address=False) > 0
+        assert limiter.wait_seconds(db, email, "10.9.9.9", known_address=False) == 0
+        limiter.succeeded(db, email, "10.0.0.1")
+        db.flush()
+        # The pair starts afresh, but the account's 20 other failures still hold back the
+        # addresses that made them.
+        assert limiter.wait_seconds(db, email, "10.0.0.1", known_address=False) == 0
+        assert limiter.wait_seconds(db, email, "10.0.1.3", known_address=False) > 0

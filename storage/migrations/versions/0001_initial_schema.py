@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:31:54.951581
+Create Date: 2026-12-01 09:05:58.599749
 """
 
 from alembic import op
@@ -48,9 +48,22 @@ def upgrade() -> None:
     sa.Column('postcards_only', sa.Boolean(), nullable=False),
     sa.Column('labels_allowed', sa.Boolean(), nullable=False),
     sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('login_failures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('account_key', sa.String(length=64), nullable=False),
+    sa.Column('address_key', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('login_failures', schema=None) as batch_op:
+        batch_op.create_index('ix_login_failures_account', ['account_key', 'at'], unique=False)
+        batch_op.create_index('ix_login_failures_address', ['address_key', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_failures_at'), ['at'], unique=False)
+
     op.create_table('print_batches',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -98,6 +111,8 @@ def upgrade() -> None:
     sa.Column('facility_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('flag_note', sa.Text(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['facility_id'], ['facilities.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('inmate_number')
@@ -113,12 +128,15 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('volunteer_id', sa.Integer(), nullable=True),
     sa.Column('invite_token', sa.String(length=64), nullable=True),
+    sa.Column('reset_token', sa.String(length=64), nullable=True),
+    sa.Column('reset_expires_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_login_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email'),
-    sa.UniqueConstraint('invite_token')
+    sa.UniqueConstraint('invite_token'),
+    sa.UniqueConstraint('reset_token')
     )
     op.create_table('mail_items',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -167,12 +185,27 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['inmate_id'], ['inmates.id'], ),
     sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code'),
     sa.UniqueConstraint('inmate_id', 'volunteer_id')
     )
     op.create_table('pages',
     sa.Column('id', sa.Integer(), nullable=False),
+    op.create_table('sessions',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('address_key', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('end_reason', sa.String(length=20), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sessions_user_id'), ['user_id'], unique=False)
+
     sa.Column('item_id', sa.String(length=32), nullable=False),
     sa.Column('index', sa.Integer(), nullable=False),
     sa.Column('source_page', sa.Integer(), nullable=False),
@@ -271,6 +304,10 @@ def downgrade() -> None:
     op.drop_table('pages')
     op.drop_table('matches')
     with op.batch_alter_table('mail_items', schema=None) as batch_op:
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sessions_user_id'))
+
+    op.drop_table('sessions')
         batch_op.drop_index('ix_mail_items_volunteer_status')
         batch_op.drop_index('ix_mail_items_status_created')
         batch_op.drop_index(batch_op.f('ix_mail_items_status'))
@@ -288,6 +325,12 @@ def downgrade() -> None:
     op.drop_table('print_batches')
     op.drop_table('facilities')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+    with op.batch_alter_table('login_failures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_failures_at'))
+        batch_op.drop_index('ix_login_failures_address')
+        batch_op.drop_index('ix_login_failures_account')
+
+    op.drop_table('login_failures')
         batch_op.drop_index('ix_audit_item')
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
         batch_op.drop_index(batch_op.f('ix_audit_events_action'))
