@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd \
 	poppler-utils qpdf fonts-dejavu-core fonts-liberation fonts-liberation2 \
-	fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans
+	fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans \
+	fonts-breip fonts-bwht fonts-cabinsketch fonts-dancingscript fonts-ecolier-court \
+	fonts-femkeklaver fonts-havana fonts-joscelyn fonts-kaushanscript fonts-klee fonts-kristi \
+	fonts-leckerli-one fonts-lobster fonts-rufscript fonts-yusei-magic
 APT_TEST_PACKAGES := chromium
 export OMP_THREAD_LIMIT := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     ocr_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     ocr_page_timeout_seconds: int = 120
     ocr_low_confidence: float = 70.0
+    # The second OCR engine (PP-OCR, ocr/ppocr.py) for what Tesseract reads badly: handwriting
+    # and envelopes. Off: Tesseract reads every page, as before. The thresholds say when
+    # Tesseract vouches for its own reading of a letter page (ocr/engines.py; measured in
+    # bench/results/handwriting.md): its real words' mean confidence at least this ...
+    ocr_second_engine: bool = True
+    ocr_second_engine_below_confidence: float = 90.0
+    # ... and at most this share of its words below 60.
+    ocr_second_engine_max_doubtful_share: float = 0.1
+    # Every envelope is read by the second engine (routing reads handwritten senders).
+    ocr_second_engine_envelopes: bool = True
     max_image_pixels: int = 120_000_000
     max_file_bytes: int = 200 * 1024 * 1024
     # One web upload, all its files together (refused before it reaches the disk).

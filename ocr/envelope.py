@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from ocr.engines import EngineRule
 from ocr.inmate_number_patterns import (
     SYSTEM_PATTERNS,
     find_numbers,
@@ -23,6 +25,9 @@ from ocr.inmate_number_patterns import (
 )
 from ocr.reply_codes import find_codes
 from ocr.types import OcrPage, Word
+
+if TYPE_CHECKING:
+    from ocr.preprocess import Prepared
 
 # --- is it an envelope? ---------------------------------------------------------------
 
@@ -108,9 +113,12 @@ def envelope_rotation(img: np.ndarray) -> int | None:
     return turns[best]
 
 
-def read_envelope(img: np.ndarray, *, languages: str = "eng+spa", timeout: int = 120):  # noqa: ANN201
+def read_envelope(
+    img: np.ndarray, *, languages: str = "eng+spa", timeout: int = 120, rule: EngineRule | None = None
+) -> tuple[Prepared, OcrPage]:
     """`ocr.pipeline.read_page` for an envelope page: turned upright by its stamp when the stamp
     is clear (the letter-page orientation cues are then skipped), else `read_page` as is.
+    Read by the second engine (PP-OCR) unless `rule` says otherwise (ocr.engines).
     Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn applied."""
     import dataclasses
 
@@ -119,10 +127,11 @@ def read_envelope(img: np.ndarray, *, languages: str = "eng+spa", timeout: int =
 
     turn = envelope_rotation(img)
     if turn is None:
-        return read_page(img, languages=languages, timeout=timeout)
+        return read_page(img, languages=languages, timeout=timeout, rule=rule, envelope=True)
     upright = rotate_right_angle(img, turn)
     options = dataclasses.replace(PreprocessOptions(), orient=False)
-    prepared, page = read_page(upright, languages=languages, options=options, timeout=timeout)
+    prepared, page = read_page(upright, languages=languages, options=options, timeout=timeout,
+                               rule=rule, envelope=True)
     prepared.rotation = page.rotation = turn
     return prepared, page
 

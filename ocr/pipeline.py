@@ -1,4 +1,8 @@
-"""One page, start to finish: prepare, read, return both (the flow's one call per page)."""
+"""One page, start to finish: prepare, read, return both (the flow's one call per page).
+
+Which engine reads it is `ocr.engines.EngineRule`'s: Tesseract first (and its reading settles
+which way up the page is), PP-OCR again when Tesseract cannot vouch for its reading.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import time
 
 import numpy as np
 
+from ocr import ppocr
+from ocr.engines import EngineRule
+from ocr.errors import OcrFailed
 from ocr.preprocess import Prepared, PreprocessOptions, prepare, turned_over
 from ocr.tesseract import mean_confidence, ocr_image
 from ocr.types import OcrPage
@@ -26,29 +33,62 @@ def read_page(
     languages: str = "eng+spa",
     options: PreprocessOptions | None = None,
     timeout: int = 120,
+    rule: EngineRule | None = None,
+    envelope: bool = False,
 ) -> tuple[Prepared, OcrPage]:
-    """Prepare → OCR. Word boxes are in `prepared.image` coordinates; a blank page skips Tesseract.
+    """Prepare → OCR. Word boxes are in `prepared.image` coordinates; a blank page skips OCR.
 
-    Which way up a page is, when its ink leaves that open, is settled by the reading itself:
+    Which way up a page is, when its ink leaves that open, is settled by Tesseract's reading:
     a page that reads badly has the middle of its page read again half a turn round, and is
-    read again whole only when that reads better.
+    read again whole only when that reads better. Then PP-OCR reads the upright page when
+    `rule` (default: `EngineRule()`, the settings' defaults) says Tesseract cannot vouch for
+    it, or when it is an envelope (`envelope=True`, rule.envelopes); an envelope whose
+    orientation is already settled is read by PP-OCR alone.
     """
     started = time.perf_counter()
+    rule = rule or EngineRule()
     prepared = prepare(img, options, osd=False)
     h, w = prepared.image.shape[:2]
+    doubtful = prepared.orientation in ("unsure", "osd")
+    second_only = rule.second_engine and envelope and rule.envelopes and not doubtful
     if prepared.blank:
         page = OcrPage(width=w, height=h, language="", needs_transcription=False)
+    elif second_only:
+        page = _second_reading(prepared, languages=languages, timeout=timeout)
     else:
         page = ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
-        doubtful = prepared.orientation in ("unsure", "osd")
         if doubtful and page.confidence < CHECK_TURN_BELOW:
             prepared, page = _check_turn(prepared, page, languages=languages, timeout=timeout)
+        wanted = (envelope and rule.envelopes) or not rule.tesseract_vouches(page)
+        if rule.second_engine and wanted:
+            page = _second_reading(prepared, languages=languages, timeout=timeout, first=page)
     page.rotation = prepared.rotation
     page.skew = prepared.skew
     page.timings = {**prepared.timings, **page.timings}
     page.timings["preprocess"] = sum(prepared.timings.values())
     page.timings["total"] = time.perf_counter() - started
     return prepared, page
+
+
+def _second_reading(
+    prepared: Prepared, *, languages: str, timeout: int, first: OcrPage | None = None
+) -> OcrPage:
+    """PP-OCR's reading of the prepared page. When it fails or times out on a page Tesseract
+    has read, Tesseract's reading stands and a person is asked to check it; PP-OCR missing is
+    an error (the setting that switches it off says so)."""
+    try:
+        page = ppocr.ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
+    except ppocr.PpocrMissing:
+        raise
+    except OcrFailed:
+        if first is None:
+            raise
+        first.needs_transcription = True
+        first.timings["ppocr_failed"] = 1.0
+        return first
+    if first is not None:
+        page.timings = {**first.timings, **page.timings}
+    return page
 
 
 def _check_turn(

@@ -12,7 +12,7 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the page image, x
 @dataclass
 class Word:
     text: str
-    conf: float  # Tesseract's 0..100
+    conf: float  # 0..100 (Tesseract's word confidence; PP-OCR's mean character probability x 100)
     x0: int
     y0: int
     x1: int
@@ -32,7 +32,7 @@ class Word:
 
 @dataclass
 class OcrPage:
-    """What Tesseract read on one page image."""
+    """What an OCR engine read on one page image."""
 
     words: list[Word] = field(default_factory=list)
     width: int = 0
@@ -43,6 +43,9 @@ class OcrPage:
     rotation: int = 0  # degrees applied to make the page upright (0/90/180/270)
     skew: float = 0.0  # degrees of deskew applied
     timings: dict[str, float] = field(default_factory=dict)
+    # Which engine read it ("tesseract" or "ppocr"): verification re-reads with the same one.
+    # Readings stored before there were two engines have no such key and were Tesseract's.
+    engine: str = "tesseract"
 
     @property
     def text(self) -> str:

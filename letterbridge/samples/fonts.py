@@ -92,11 +92,59 @@ HANDWRITING_FONTS = [
     ),
 ]
 
+# Handwriting faces the generator never draws letters with: the handwriting benchmark
+# (bench/handwriting_bench.py) reads pages in them to measure OCR on hands nothing was tuned
+# on. size_scale matches each face's x-height to Comic Neue's; latin1=False where the face
+# lacks Spanish's accented letters.
+EXTRA_HANDWRITING_FONTS = [
+    FontSpec("breip", ("truetype/breip/Breip.ttf",), "fonts-breip", size_scale=1.35),
+    FontSpec("bw-build", ("opentype/bwht/BecauseWeBuild-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.82),
+    FontSpec("bw-connect", ("opentype/bwht/BecauseWeConnect-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.72),
+    FontSpec("bw-create", ("opentype/bwht/BecauseWeCreate-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.78),
+    FontSpec("bw-learn", ("opentype/bwht/BecauseWeLearn-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.66),
+    FontSpec("bw-mentor", ("opentype/bwht/BecauseWeMentor-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.89),
+    FontSpec("bw-organize", ("opentype/bwht/BecauseWeOrganize-Regular.otf",), "fonts-bwht",
+             latin1=False, size_scale=0.78),
+    FontSpec("dancing-script", ("opentype/dancingscript/DancingScript-Regular.otf",),
+             "fonts-dancingscript", size_scale=1.29),
+    # A schoolchild's French cursive: tiny x-height under tall loops (scaled only part way).
+    FontSpec("ecolier", ("truetype/ecolier-court/Ecolier-court.ttf",), "fonts-ecolier-court",
+             latin1=False, size_scale=1.5),
+    FontSpec("femkeklaver", ("truetype/femkeklaver/femkeklaver.ttf",), "fonts-femkeklaver"),
+    FontSpec("kaushan-script", ("opentype/kaushanscript/KaushanScript-Regular.otf",),
+             "fonts-kaushanscript"),
+    FontSpec("klee", ("truetype/klee/KleeOne-Regular.ttf",), "fonts-klee"),
+    FontSpec("kristi", ("truetype/kristi/Kristi.ttf",), "fonts-kristi"),
+    FontSpec("leckerli", ("truetype/leckerli-one/LeckerliOne-Regular.ttf",), "fonts-leckerli-one",
+             size_scale=1.07),
+    FontSpec("lobster", ("opentype/lobster/lobster.otf",), "fonts-lobster", size_scale=0.94),
+    FontSpec("rufscript", ("truetype/rufscript/Rufscript010.ttf",), "fonts-rufscript",
+             latin1=False, size_scale=0.94),
+    FontSpec("cabin-sketch", ("truetype/cabinsketch/CabinSketch-Regular.ttf",), "fonts-cabinsketch"),
+    FontSpec("yusei-magic", ("truetype/yusei-magic/YuseiMagic-Regular.ttf",), "fonts-yusei-magic"),
+    # A 16th-century secretary hand: nobody writes so today; the far end of "not tuned on".
+    FontSpec("joscelyn", ("opentype/joscelyn/Joscelyn-Regular.otf",), "fonts-joscelyn",
+             size_scale=0.84),
+    FontSpec("havana", ("opentype/havana/Havana-Regular.otf",), "fonts-havana", latin1=False),
+]
+# Debian's handwriting faces that cannot write a letter at all (fonts-levien-typoscript has
+# no digits), so the benchmark leaves them out.
+UNUSABLE_HANDWRITING_PACKAGES = {"fonts-levien-typoscript": "no digits"}
+EXTRA_FONT_PACKAGES = sorted({spec.package for spec in EXTRA_HANDWRITING_FONTS})
+
 BOLD_SANS = FontSpec(
     "dejavu-sans-bold", ("truetype/dejavu/DejaVuSans-Bold.ttf",), "fonts-dejavu-core"
 )
 
-ALL_FONTS = {spec.key: spec for spec in [*TYPED_FONTS, *HANDWRITING_FONTS, BOLD_SANS]}
+ALL_FONTS = {
+    spec.key: spec
+    for spec in [*TYPED_FONTS, *HANDWRITING_FONTS, *EXTRA_HANDWRITING_FONTS, BOLD_SANS]
+}
 
 
 class FontMissing(RuntimeError):
