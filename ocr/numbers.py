@@ -8,11 +8,10 @@ dots, slashes, colons, parentheses, a "+", one or two spaces, a line break (a va
 over two lines). A group is a stretch of digits and look-alike letters (O/0, l/1, s/5, b/6,
 g/9 ... as cursive OCR reads them): "4lll ll1lll ll" is how PP-OCR read a card number. A group
 that holds a real digit folds whole, glued to a word or not ("is415-555-0132"); a group with no
-real digit counts only when it stands alone and is joined to a number by a dash or dot
-by a bare dash, dot or
-slash ("555-SSS-0142"), or is made of the strongest look-alikes (l, I, O, o: "ll") and sits next to
-one. So "all", "sob" or "Bill" never become digits on their own, and a run needs at least two
-real digits.
+real digit counts only when it stands alone and is joined to a number by a bare dash, dot or
+slash ("555-SSS-0142"), or sits next to one and is no word: made of the strongest look-alikes
+(l, I, O, o: "ll") or without a vowel ("gbss"). So "all", "sob" or "Bill" never become digits
+on their own, and a run needs at least two real digits.
 
 A run of six or more digits is explained when every space-separated part of it is one of:
 a date, a time, money, a page number, a year (or decade, or range of years), the program's reply
@@ -121,7 +120,11 @@ def _join(gap: str) -> str | None:
 
 
 def _strong_word(text: str) -> bool:
-    return len(text) >= 2 and all(c in _STRONG for c in text) and text.lower() not in _STRONG_WORDS
+    """Look-alikes only, and no word: made of l, I, O, o ("ll"; "lol" is listed as a word), or
+    without a vowel at all ("gbss": a card's last group as cursive OCR read it)."""
+    if len(text) < 2 or text.lower() in _STRONG_WORDS:
+        return False
+    return all(c in _STRONG for c in text) or not any(c in "aeiouyAEIOUY" for c in text)
 
 
 def number_runs(text: str) -> list[NumberRun]:
@@ -360,11 +363,30 @@ def explain_run(text: str, run: NumberRun, *, sender: str = "") -> str | None:
     return None
 
 
+# An identifier written as parts joined by dashes or slashes ("38-CR-215095"), or glued to
+# letters ("U599525762"), goes whole with its number.
+_ID_BEFORE = re.compile(r"(?:[A-Za-z0-9]+[-/])*[A-Za-z0-9]*\Z")
+_ID_AFTER = re.compile(r"[A-Za-z0-9]*(?:[-/][A-Za-z0-9]+)*")
+
+
+def explained_runs(text: str, *, sender: str = "") -> list[tuple[int, int, str]]:
+    """Runs (of any length) a safe rule explains: (start, end, rule). A weak pattern of a specific
+    finder (a phone shape, seven bare digits) is no reason to burn "page 1384-1395"."""
+    text = text.translate(_DASHES)
+    out = []
+    for run in number_runs(text):
+        reason = explain_run(text, run, sender=sender)
+        if reason is not None:
+            out.append((run.start, run.end, reason))
+    return out
+
+
 def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]:
     """Spans (start, end) of runs with MIN_DIGITS or more digits that no safe rule explains.
 
     The sender's own number and a reply code at either end of a burned run stay readable: the
-    pen pal needs them to reply. Anything else in the run goes with it.
+    pen pal needs them to reply. Anything else in the run goes with it, and so do letters and
+    dash-joined parts glued to it.
     """
     text = text.translate(_DASHES)
     spans: list[tuple[int, int]] = []
@@ -380,5 +402,9 @@ def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]
         while tokens and explain_token(text, tokens[-1].start, tokens[-1].end, sender=sender) in keep:
             tokens.pop()
         if tokens:
-            spans.append((tokens[0].start, tokens[-1].end))
+            start, end = tokens[0].start, tokens[-1].end
+            before = _ID_BEFORE.search(text, max(0, start - 40), start)
+            start = before.start() if before else start
+            end = _ID_AFTER.match(text, end).end()
+            spans.append((start, end))
     return spans

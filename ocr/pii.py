@@ -26,7 +26,7 @@ from phonenumbers import Leniency, PhoneNumberMatcher
 
 from ocr.numbers import REASON as _NUMBER_REASON
 from ocr.numbers import TO_DIGIT as _TO_DIGIT
-from ocr.numbers import canonical_char, canonical_id, unexplained_numbers
+from ocr.numbers import canonical_char, canonical_id, explained_runs, unexplained_numbers
 from ocr.types import Box, Word
 
 # The kinds the specific finders name (and the sample letters plant).
@@ -639,6 +639,9 @@ def _trim(doc: _Doc, span: _Span) -> _Span:
     return _Span(span.kind, start, end, span.reason, span.priority)
 
 
+_NUMERIC_KINDS = frozenset({"phone", "ssn", "bank", "card", "inmate_number"})
+
+
 def _find_spans(
     text: str,
     *,
@@ -657,9 +660,16 @@ def _find_spans(
         + _find_bank(doc)
         + _find_inmate_numbers(doc, [k for k in known_inmate_numbers if canonical_id(k) != sender])
     )
+    safe_runs = explained_runs(text, sender=sender)
     kept = []
     for span in (_trim(doc, s) for s in candidates):
         if span.end <= span.start:
+            continue
+        # A pattern (not a label) matched a date, a page range, a decade range ...: the same
+        # safe rules as the catch-all's decide.
+        if span.priority < 8 and span.kind in _NUMERIC_KINDS and any(
+            s <= span.start and span.end <= e for s, e, _ in safe_runs
+        ):
             continue
         # The sender's own number is on every letter and the pen pal needs it to reply.
         if sender and canonical_id(text[span.start : span.end]) == sender:
@@ -674,8 +684,8 @@ def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
     """What of each unexplained number no specific finder took, as kind `number`.
 
     Only the rest is added, so two values written side by side stay two findings and each keeps
-    its label; a rest that is only letters glued to a found value ("is" of "is415-555-0132")
-    is part of a word, not of the number.
+    its label; a rest of lower-case letters glued to a found value ("is" of "is415-555-0132")
+    is part of a word, not of the number (capitals stay with it: "P" of "P990037477").
     """
     taken = sorted((s.start, s.end) for s in specific)
     out: list[_Span] = []
@@ -687,7 +697,8 @@ def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
             pieces = [p for a, b in pieces for p in ((a, min(b, t_start)), (max(a, t_end), b))
                       if p[1] > p[0]]  # fmt: skip
         for a, b in pieces:
-            if any(c.isdigit() for c in text[a:b]):
+            rest = text[a:b].strip(" \t\n-/.")
+            if any(c.isdigit() for c in rest) or (rest.isalpha() and rest.isupper()):
                 out.append(_Span(NUMBER_KIND, a, b, _NUMBER_REASON, 0))
     return out
 
