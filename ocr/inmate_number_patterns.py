@@ -172,13 +172,26 @@ def _generic_ok(candidate: str, text: str, start: int) -> bool:
     return bool(labelled) or digits >= 6
 
 
+# A number that carries on past the candidate is a phone (or another long number), not an
+# inmate number: "+49 30 1234567" (a country code before it), "09-7625400" and "090-1234-5678"
+# (more digits joined by a dash or dot).
+_LONGER_BEFORE = re.compile(r"(?:\+[ ]?\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){0,4}[ .\-]?|\d[-.\u2010-\u2015])\Z")
+_LONGER_AFTER = re.compile(r"[-.\u2010-\u2015]\d")
+
+
+def _part_of_longer_number(text: str, start: int, end: int) -> bool:
+    # A window, not the whole text before: the pattern need not look further back.
+    return bool(_LONGER_BEFORE.search(text, max(0, start - 24), start) or _LONGER_AFTER.match(text, end))
+
+
 def find_numbers(text: str, system: str | None = None) -> list[tuple[str, str]]:
     """Inmate numbers in `text`, in reading order: (number as written, system guess).
 
     With `system` only that system's formats (and the generic fallback) are looked for.
     Without it every format is tried; a shape several systems share ("AB1234": CA or PA,
     "C12345": CA or IL) is attributed using hints in the text (CDCR, IDOC, TDCJ, DIN, Reg.
-    No., "City, ST 12345"), else to the first system in SYSTEM_ORDER.
+    No., "City, ST 12345"), else to the first system in SYSTEM_ORDER. A candidate that is part
+    of a longer number (a phone with its country code or trunk prefix) is none.
     """
     if system is not None and system in SYSTEM_PATTERNS:
         order = [system]
@@ -199,9 +212,13 @@ def find_numbers(text: str, system: str | None = None) -> list[tuple[str, str]]:
             for m in pattern.finditer(text):
                 if overlaps(m.start(), m.end()) or not _digits_ok(m.group(), name):
                     continue
+                if _part_of_longer_number(text, m.start(), m.end()):
+                    continue
                 found.append((m.start(), m.end(), m.group().strip(), name))
     for m in GENERIC_PATTERN.finditer(text):
         if overlaps(m.start(), m.end()) or not _generic_ok(m.group(), text, m.start()):
+            continue
+        if _part_of_longer_number(text, m.start(), m.end()):
             continue
         if system_of(m.group()) != "generic":
             continue  # another system's shape, left out by `system`

@@ -119,7 +119,7 @@ def _join(gap: str) -> str | None:
     return "tight"
 
 
-def _strong_word(text: str) -> bool:
+def stands_for_digits(text: str) -> bool:
     """Look-alikes only, and no word: made of l, I, O, o ("ll"; "lol" is listed as a word), or
     without a vowel at all ("gbss": a card's last group as cursive OCR read it)."""
     if len(text) < 2 or text.lower() in _STRONG_WORDS:
@@ -154,7 +154,7 @@ def number_runs(text: str) -> list[NumberRun]:
                 if join is None or not 0 <= n < len(groups) or not groups[n].numeric:
                     continue
                 gap = text[min(g.end, groups[n].end) : max(g.start, groups[n].start)]
-                if gap in ("-", ".", "/") or _strong_word(word):
+                if gap in ("-", ".", "/") or stands_for_digits(word):
                     g.numeric = changed = True
                     break
 
@@ -247,21 +247,29 @@ def is_time(token: str) -> bool:
     return _either_or_range(token.strip(), _one_time)
 
 
-_YEAR = re.compile(r"(?:1[89]|20)\d{2}(?:'?s)?")
-_YEAR_RANGE = re.compile(r"((?:1[89]|20)\d{2})[ \t]*[-/][ \t]*(\d{2}|(?:1[89]|20)\d{2})")
+_YEAR = re.compile(r"((?:1[89]|20)\d{2})(?:'?s)?")
+_YEAR_RANGE = re.compile(r"(?P<a>[^ \t/\-]+)[ \t]*[-/][ \t]*(?P<b>\d{2}|[^ \t/\-]+)")
 
 
 def is_year(token: str) -> bool:
-    """1998, 2024, the 1990s, 1980s-1990s, 2019-2024, 2023-24, 1999/2000 (later year second)."""
+    """1998, 2024, the 1990s, 1980s-1990s, 2019-2024, 2023-24, 1999/2000 (later year second,
+    within a century)."""
     token = token.strip()
-    if _either_or_range(token, lambda part: bool(_YEAR.fullmatch(part))):
-        return True  # "1998", "1990s", "1980s-1990s"
+    if _YEAR.fullmatch(token):
+        return True
     m = _YEAR_RANGE.fullmatch(token)
-    if not m:
+    first = _YEAR.fullmatch(m.group("a")) if m else None
+    if not m or not first:
         return False
-    first, second = m.group(1), m.group(2)
-    later = int(first[:2] + second) if len(second) == 2 else int(second)
-    return int(first) < later <= int(first) + 99
+    b = m.group("b")
+    second = _YEAR.fullmatch(b)
+    if second:
+        later = int(second.group(1))
+    elif len(b) == 2 and b.isdigit():
+        later = int(first.group(1)[:2] + b)
+    else:
+        return False
+    return int(first.group(1)) < later <= int(first.group(1)) + 99
 
 
 _MONEY = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,7}(?:\.\d{1,2})?")

@@ -26,7 +26,13 @@ from phonenumbers import Leniency, PhoneNumberMatcher
 
 from ocr.numbers import REASON as _NUMBER_REASON
 from ocr.numbers import TO_DIGIT as _TO_DIGIT
-from ocr.numbers import canonical_char, canonical_id, explained_runs, unexplained_numbers
+from ocr.numbers import (
+    canonical_char,
+    canonical_id,
+    explained_runs,
+    stands_for_digits,
+    unexplained_numbers,
+)
 from ocr.types import Box, Word
 
 # The kinds the specific finders name (and the sample letters plant).
@@ -685,7 +691,8 @@ def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
 
     Only the rest is added, so two values written side by side stay two findings and each keeps
     its label; a rest of lower-case letters glued to a found value ("is" of "is415-555-0132")
-    is part of a word, not of the number (capitals stay with it: "P" of "P990037477").
+    is part of a word, not of the number (capitals stay with it: "P" of "P990037477", and so do
+look-alikes that are no word: "ll" of "4lll ll1lll ll").
     """
     taken = sorted((s.start, s.end) for s in specific)
     out: list[_Span] = []
@@ -698,8 +705,11 @@ def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
                       if p[1] > p[0]]  # fmt: skip
         for a, b in pieces:
             rest = text[a:b].strip(" \t\n-/.")
-            if any(c.isdigit() for c in rest) or (rest.isalpha() and rest.isupper()):
-                out.append(_Span(NUMBER_KIND, a, b, _NUMBER_REASON, 0))
+            if any(c.isdigit() for c in rest) or (rest.isalpha() and rest.isupper()) or (
+                rest.isalpha() and stands_for_digits(rest)
+            ):
+                lead = len(text[a:b]) - len(text[a:b].lstrip(" \t\n-/."))
+                out.append(_Span(NUMBER_KIND, a + lead, a + lead + len(rest), _NUMBER_REASON, 0))
     return out
 
 
