@@ -41,14 +41,29 @@ class FileTooLarge(LetterbridgeInputError):
     code = "file_too_large"
 
 
+class PageNotRendered(LetterbridgeInputError):
+    """The file reads, but a page of it could not be turned into pixels (never "blank")."""
+
+    code = "page_not_rendered"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"a page could not be rendered: {detail}")
+
+
 class OcrFailed(Exception):
-    """Tesseract crashed or timed out on one page. That page fails alone."""
+    """An OCR engine crashed, failed or timed out on one page. That page fails alone.
+
+    `repeatable` is True when the engine ran to its end and refused this input (Tesseract's
+    "Too few characters" from OSD): the same image gets the same answer, so the test recorder
+    (tests/ocr_replay.py) may keep it. A crash, a timeout or a missing program is not.
+    """
 
     code = "ocr_failed"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, repeatable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.repeatable = repeatable
 
 
 class OcrTimeout(OcrFailed):

@@ -1,9 +1,20 @@
-"""The one wrapper around the `tesseract` program: arguments, environment, timeout, typed errors.
+"""The one wrapper around Tesseract (through pytesseract): arguments, environment, timeout, typed errors.
 
-We run the program ourselves (not through pytesseract) so that OMP_THREAD_LIMIT=1 is set for
-the child only, the page goes in as an uncompressed PGM in /dev/shm (no PNG encode on our side,
-no decode on its side) and a page that hangs is killed at its timeout. The TSV it prints is
-what pytesseract's image_to_data parses too.
+What we keep from running the program ourselves: OMP_THREAD_LIMIT=1 for the child only, the page
+handed over as an uncompressed PGM file in memory-backed /dev/shm when there is one (pytesseract
+takes a file name as it is, so no PNG is encoded on our side or decoded on its side), and a page
+that hangs is killed at its timeout. pytesseract builds the command, runs it and reads the TSV.
+
+The engine seam (shared by every OCR engine wrapper, e.g. `ocr.ppocr.run_ppocr`): the program is
+run in one module-level function only, `run_tesseract(img, *, lang, config, output, timeout)`,
+and everything else here calls it through its module name at each use. It takes the exact
+uint8 image the engine reads and keyword options that are everything that changes the answer
+(never the timeout); it returns the engine's raw output as bytes (here: what Tesseract wrote)
+and fails only with `ocr.errors.OcrFailed`/`OcrTimeout` (`repeatable=True` when the engine ran
+and refused this input). `ENGINE_NAME` names the engine and `engine_version()` the build that
+answers. So tests/ocr_replay.py can wrap the function to record each answer once, keyed by
+(engine, SHA-256 of the image, options), and replay it; a second engine joins by giving the
+same shape and being listed there.
 """
 
 from __future__ import annotations
@@ -15,14 +26,19 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import IO
 
 import numpy as np
+import pytesseract
+from pytesseract import pytesseract as pytesseract_impl
 
 from ocr.errors import OcrFailed, OcrTimeout
 from ocr.types import OcrPage, Word, words_to_text
 
+ENGINE_NAME = "tesseract"
 TESSERACT_CMD = "tesseract"
 DPI = 300
 DEFAULT_PSM = 3  # automatic page segmentation; see bench/results/ocr.md for psm 3 vs 6
@@ -36,12 +52,29 @@ DOUBTFUL_WORD_CONF = 60.0
 TRUST_MAX_DOUBTFUL_SHARE = 0.2
 
 
-def _child_env() -> dict[str, str]:
-    # One Tesseract per core: OpenMP threads inside each would fight over the same cores
-    # (1.5 s a page with one thread, 14 s with the default; ../shared/PREFECT.md).
-    env = dict(os.environ)
-    env["OMP_THREAD_LIMIT"] = "1"
-    return env
+class _ChildEnviron(Mapping[str, str]):
+    """This process's environment as it is at each call, with OMP_THREAD_LIMIT=1 on top.
+
+    One Tesseract per core: OpenMP threads inside each would fight over the same cores
+    (1.5 s a page with one thread, 14 s with the default). pytesseract starts the child with
+    its module's `environ` and has no argument for it, so that is what this view replaces;
+    our own process keeps its environment as it is.
+    """
+
+    _OURS = {"OMP_THREAD_LIMIT": "1"}
+
+    def __getitem__(self, key: str) -> str:
+        return self._OURS[key] if key in self._OURS else os.environ[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._OURS
+        yield from (key for key in os.environ if key not in self._OURS)
+
+    def __len__(self) -> int:
+        return len(self._OURS) + sum(1 for key in os.environ if key not in self._OURS)
+
+
+pytesseract_impl.environ = _ChildEnviron()
 
 
 def _write_pgm(img: np.ndarray, fh: IO[bytes]) -> None:
@@ -59,31 +92,48 @@ _SHM = Path("/dev/shm")
 SCRATCH_DIR = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK) else None
 
 
-def run_tesseract(img: np.ndarray, args: list[str], *, timeout: float) -> bytes:
-    """Run `tesseract PAGE.pgm stdout ARGS` on a grayscale image and return what it printed."""
+def run_tesseract(img: np.ndarray, *, lang: str, config: str, output: str, timeout: float) -> bytes:
+    """Run Tesseract once on a grayscale image and return what it wrote (`output`: "tsv", "osd").
+
+    The engine seam (see the module docstring): the only place the program runs.
+    """
+    pytesseract_impl.tesseract_cmd = TESSERACT_CMD  # read at each call: tests point it elsewhere
     with tempfile.NamedTemporaryFile(prefix="lb-ocr-", suffix=".pgm", dir=SCRATCH_DIR) as fh:
         _write_pgm(img, fh)
-        cmd = [TESSERACT_CMD, fh.name, "stdout", *args]
         try:
-            proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                env=_child_env(), check=False,
+            # run_and_get_output is what image_to_data / image_to_osd call, without the
+            # one-off `tesseract --version` probe image_to_data adds (no timeout of its own).
+            return pytesseract.run_and_get_output(
+                fh.name, extension=output, lang=lang, config=config, timeout=timeout,
+                return_bytes=True,
             )
-        except subprocess.TimeoutExpired as exc:
+        except pytesseract.TesseractError as exc:
+            if exc.status < 0:
+                raise OcrFailed(f"Tesseract crashed (signal {-exc.status}) on this page") from exc
+            detail = (exc.message or "").strip()[-200:] or "no message"
+            raise OcrFailed(
+                f"Tesseract failed on this page (exit {exc.status}: {detail})", repeatable=True
+            ) from exc
+        except RuntimeError as exc:  # pytesseract's only other RuntimeError: its timeout
             raise OcrTimeout(f"Tesseract took longer than {timeout:g} s on this page") from exc
+        except pytesseract.TesseractNotFoundError as exc:
+            raise OcrFailed(f"Tesseract could not be started (no program {TESSERACT_CMD!r})") from exc
+        except FileNotFoundError as exc:  # it exited 0 without writing its output file
+            raise OcrFailed("Tesseract wrote no output for this page", repeatable=True) from exc
         except OSError as exc:
             raise OcrFailed(f"Tesseract could not be started ({exc})") from exc
-    if proc.returncode != 0:
-        if proc.returncode < 0:
-            raise OcrFailed(f"Tesseract crashed (signal {-proc.returncode}) on this page")
-        detail = _last_error_line(proc.stderr.decode("utf-8", "replace"))
-        raise OcrFailed(f"Tesseract failed on this page (exit {proc.returncode}: {detail})")
-    return proc.stdout
 
 
-def _last_error_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "no message"
+@cache
+def engine_version() -> str:
+    """The Tesseract build that answers (`tesseract --version`'s first line), asked once."""
+    try:
+        out = subprocess.run([TESSERACT_CMD, "--version"], capture_output=True, timeout=30,
+                             check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = (out.stdout or out.stderr).decode("utf-8", "replace").splitlines()
+    return lines[0].strip() if lines else "unknown"
 
 
 def ocr_image(
@@ -116,15 +166,16 @@ def ocr_image(
 
 
 def _read_words(img: np.ndarray, languages: str, *, psm: int | None, timeout: float) -> list[Word]:
-    args = ["-l", languages, "--psm", str(psm or DEFAULT_PSM), "--dpi", str(DPI), "tsv"]
-    return parse_tsv(run_tesseract(img, args, timeout=timeout))
+    # "tsv" is Tesseract's own config file (tessedit_create_tsv 1), as on its command line.
+    config = f"--psm {psm or DEFAULT_PSM} --dpi {DPI} tsv"
+    return parse_tsv(run_tesseract(img, lang=languages, config=config, output="tsv", timeout=timeout))
 
 
-def parse_tsv(raw: bytes) -> list[Word]:
+def parse_tsv(raw: bytes | str) -> list[Word]:
     """Words (level 5 rows with text) from Tesseract's TSV output."""
     words: list[Word] = []
-    reader = csv.reader(io.StringIO(raw.decode("utf-8", "replace")), delimiter="\t",
-                        quoting=csv.QUOTE_NONE)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
     header = next(reader, None)
     if not header:
         return words
@@ -232,7 +283,8 @@ def detect_orientation(img: np.ndarray, *, timeout: int = 60) -> int:
     Tesseract's OSD; 0 when it sees too little text or is unsure.
     """
     try:
-        out = run_tesseract(img, ["-l", "osd", "--psm", "0", "--dpi", str(DPI)], timeout=timeout)
+        out = run_tesseract(img, lang="osd", config=f"--psm 0 --dpi {DPI}", output="osd",
+                            timeout=timeout)
     except OcrTimeout:
         raise
     except OcrFailed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -103,10 +104,32 @@ def test_tesseract_child_gets_one_thread(tmp_path: Path, monkeypatch: pytest.Mon
     """GIVEN any environment WHEN Tesseract is started THEN its OMP_THREAD_LIMIT is 1."""
     monkeypatch.setenv("OMP_THREAD_LIMIT", "8")
     seen = tmp_path / "env.txt"
-    fake = _fake_tesseract(tmp_path, f'echo "$OMP_THREAD_LIMIT" > {seen}; cat > /dev/null')
+    # Tesseract is called as `tesseract IMAGE OUTBASE ...` and writes OUTBASE.tsv.
+    fake = _fake_tesseract(tmp_path, f'echo "$OMP_THREAD_LIMIT" > {seen}; : > "$2.tsv"')
     monkeypatch.setattr(tesseract, "TESSERACT_CMD", fake)
     tesseract.ocr_image(draw_page())
     assert seen.read_text().strip() == "1"
+    assert os.environ["OMP_THREAD_LIMIT"] == "8"  # the child's setting, not ours
+
+
+def test_tesseract_refusing_a_page_is_a_repeatable_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a Tesseract that exits 1 with a message WHEN a page is read
+    THEN OcrFailed gives the exit code and the message, and says the same image would get the
+    same answer (a recording may keep it); a program that is not there is not repeatable."""
+    refusing = _fake_tesseract(tmp_path, 'echo "Too few characters. Skipping this page" >&2; exit 1')
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", refusing)
+    with pytest.raises(errors.OcrFailed) as caught:
+        tesseract.ocr_image(draw_page())
+    assert "exit 1" in caught.value.reason and "Too few characters" in caught.value.reason
+    assert caught.value.repeatable
+    assert tesseract.detect_orientation(draw_page()) == 0  # OSD's refusal: nothing to turn by
+
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", str(tmp_path / "no-such-tesseract"))
+    with pytest.raises(errors.OcrFailed) as missing:
+        tesseract.ocr_image(draw_page())
+    assert "could not be started" in missing.value.reason and not missing.value.repeatable
 
 
 def test_upside_down_capitals_are_turned_by_the_reading() -> None:
