@@ -1,8 +1,8 @@
 """Redact generated letters the way the mail-item flow does, and score the result against truth.
 
-Used by `bench.redaction_bench`. One page goes: read_page → find_pii → burn → redacted words →
-verify (re-OCR of the burned image) → searchable PDF → pdftotext. Each planted detail is then
-looked for in the three things a pen pal could read: the burned image (re-OCR'd), the redacted
+Used by `bench.redaction_bench`. One page goes: read_page → letters.redaction (finders,
+boxes, the words a pen pal reads) → burn → verify (re-OCR of the burned image) → searchable
+PDF → pdftotext. Each planted detail is then looked for in the three things a pen pal could read: the burned image (re-OCR'd), the redacted
 text and the PDF's text layer.
 """
 
@@ -18,10 +18,11 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from letterbridge.samples import PlantedDetail, SampleLetter
+from letters.redaction import PiiContext, find_details, pen_pal_words
 from ocr.pdfbuild import searchable_pdf
-from ocr.pii import Finding, find_pii, fold_confusions, page_text_with_map
+from ocr.pii import Finding, fold_confusions, page_text_with_map
 from ocr.pipeline import read_page
-from ocr.redact import MARKERS, burn, needs_human, redacted_words, verify_page
+from ocr.redact import MARKERS, burn, covers_from_findings, needs_human, verify_page
 from ocr.tesseract import ocr_image
 from ocr.types import OcrPage, Word, words_to_text
 
@@ -171,14 +172,13 @@ def redact_page(
 ) -> tuple[OcrPage, list[Finding], np.ndarray, list[Word], OcrPage, list[str]]:
     """What the flow does for one letter page; returns everything a check needs."""
     prepared, page = read_page(img)
-    findings = find_pii(
-        page.words,
-        sender_number=sender_number,
-        watch_terms=watch_terms,
-        known_inmate_numbers=known_inmate_numbers,
-    )
-    burned = burn(prepared.image, [box for f in findings for box in f.boxes])
-    words = redacted_words(page.words, findings)
+    # The shipped path: the letter's PII context, its boxes, and the words a pen pal reads.
+    context = PiiContext(sender_number=sender_number, watch_terms=list(watch_terms),
+                         known_inmate_numbers=list(known_inmate_numbers))
+    findings = find_details(page.words, context)
+    covers = covers_from_findings(findings)
+    burned = burn(prepared.image, [c.box for c in covers])
+    words = pen_pal_words(page.words, covers)
     reread: list[OcrPage] = []
 
     def ocr(image: np.ndarray) -> OcrPage:

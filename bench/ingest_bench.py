@@ -109,7 +109,13 @@ def step_breakdown(folder: Path, csvs: dict, scans: list[Path]) -> dict[str, flo
 
 def time_steps(paths: list[Path]) -> dict[str, float]:
     """Runs in the child process of step_breakdown, with its LETTERBRIDGE_HOME."""
-    from flows import steps
+    from intake.sources import register_source
+    from letters.intake import rasterise_source, split_source
+    from letters.notifications import notify
+    from letters.pages import item_page_ids, ocr_page
+    from letters.redaction import find_redactions, verify_page
+    from letters.release import decide
+    from letters.routing import route_item
 
     spent = dict.fromkeys(STEPS, 0.0)
 
@@ -119,19 +125,19 @@ def time_steps(paths: list[Path]) -> dict[str, float]:
         spent[name] += time.perf_counter() - start
         return out
 
-    sources = [timed("register", steps.register_source, path).source_id for path in paths]
+    sources = [timed("register", register_source, path).source_id for path in paths]
     for source_id in sources:
-        timed("rasterise", steps.rasterise_source, source_id)
-    items = [i for source_id in sources for i in timed("split", steps.split_source, source_id)]
+        timed("rasterise", rasterise_source, source_id)
+    items = [i for source_id in sources for i in timed("split", split_source, source_id)]
     for item_id in items:
-        for page_id in steps.item_page_ids(item_id):
-            timed("ocr", steps.ocr_page, page_id)
+        for page_id in item_page_ids(item_id):
+            timed("ocr", ocr_page, page_id)
     for item_id in items:
-        timed("route", steps.route_item, item_id)
-        for page_id in timed("redact", steps.find_redactions, item_id):
-            timed("verify", steps.verify_page, page_id)
-        timed("decide", steps.decide, item_id)
-        timed("notify", steps.notify, item_id)
+        timed("route", route_item, item_id)
+        for page_id in timed("redact", find_redactions, item_id):
+            timed("verify", verify_page, page_id)
+        timed("decide", decide, item_id)
+        timed("notify", notify, item_id)
     return spent
 
 

@@ -86,8 +86,8 @@ def _log(msg: str) -> None:
 def setup_database(home: Path, roster_size: int, seed: int):  # noqa: ANN201 - samples.Roster
     os.environ["LETTERBRIDGE_HOME"] = str(home)
     os.environ.pop("LETTERBRIDGE_DATABASE_URL", None)
-    from letterbridge.samples import make_roster
     from config.settings import reset_settings
+    from letterbridge.samples import make_roster
     from postal.roster import import_roster
     from storage import db
 

@@ -1,1 +1,1 @@
-"""Prefect flows and tasks that wire the rooms together. Thin: the logic lives in flows.steps and below."""
+"""Prefect only: the flows, tasks and deployments that call `letters` and `intake`; thin wiring."""

@@ -14,9 +14,38 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from prefect import get_client
+from prefect.automations import Automation
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.deployments import run_deployment
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.schedules import Cron, Interval
+from prefect.types.entrypoint import EntrypointType
+from prefect.workers.process import ProcessWorker
+
 from config.settings import Settings, get_settings
+from flows.intake import hot_folder_flow, process_sources_flow, s3_intake_flow
+from flows.print_batch import print_batch_flow
+from flows.recovery import recover_flow
+from flows.run_states import crash_live_runs
+from intake.hot_folder import HotFolder, snapshot
+from intake.s3 import S3Intake
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +93,7 @@ def print_batch_dir(settings: Settings) -> Path:
 def served_deployments(settings: Settings | None = None,
                        options: WorkerOptions | None = None) -> list:
     """What `letterbridge worker` serves, from the settings that say which are on."""
-    from prefect.schedules import Cron, Interval
-    from prefect.types.entrypoint import EntrypointType
 
-    from flows.intake import hot_folder_flow, s3_intake_flow
-    from flows.recovery import recover_flow
 
     settings = settings or get_settings()
     options = options or WorkerOptions()
@@ -89,7 +114,6 @@ def served_deployments(settings: Settings | None = None,
             parameters={"prefix": settings.s3_intake_prefix, "dispatch_to": options.dispatch_to},
             description="Take new objects from the S3 intake prefix.", **common))
     if settings.print_batch_enabled:
-        from flows.print_batch import print_batch_flow
 
         deployments.append(print_batch_flow.to_deployment(
             name="daily",
@@ -109,10 +133,6 @@ def ensure_work_pool(name: str = POOL) -> bool:
 
     Returns True if it was created, False if it existed.
     """
-    from prefect import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-    from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
         try:
@@ -142,13 +162,7 @@ def ensure_zombie_automation(silent_seconds: int) -> bool:
     letters themselves are resumed by the `recover` deployment. Returns True when created,
     False when it was there (its window is brought up to date).
     """
-    from datetime import timedelta
 
-    from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
 
     trigger = EventTrigger(
         after={"prefect.flow-run.heartbeat"},
@@ -188,11 +202,7 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
     that folder with `flow.from_source`; by default from the installed package.
     Returns the deployments' full names.
     """
-    from prefect.schedules import Interval
-    from prefect.types.entrypoint import EntrypointType
 
-    from flows.intake import process_sources_flow
-    from flows.recovery import recover_flow
 
     ensure_work_pool(pool)
     ensure_zombie_automation(get_settings().silent_run_seconds)
@@ -255,9 +265,6 @@ class IntakeSensor(threading.Thread):
         return run.state is not None and not run.state.is_final()
 
     def run(self) -> None:
-        from prefect import get_client
-        from prefect.deployments import run_deployment
-        from prefect.exceptions import ObjectNotFound
 
         with get_client(sync_client=True) as client:
             while not self.stopped.wait(self.poll_seconds):
@@ -278,7 +285,6 @@ class IntakeSensor(threading.Thread):
 
 
 def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], bool]:
-    from flows.intake_logic import HotFolder, snapshot
 
     hot = HotFolder(folder)
 
@@ -292,7 +298,6 @@ def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], boo
 
 
 def s3_has_work(prefix: str) -> Callable[[], bool]:
-    from flows.intake_logic import S3Intake
 
     intake = S3Intake.from_settings(prefix)
     return lambda: bool(intake.pending(limit=1, unclaimed_only=True))
@@ -304,16 +309,7 @@ def crash_orphaned_runs(deployment_names: list[str]) -> int:
     Called when a worker starts: a run "in progress" then belonged to a worker that died
     (SIGKILL, power cut) and would otherwise show as running forever in the UI.
     """
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-    )
-    from prefect.exceptions import ObjectNotFound
 
-    from flows.run_states import crash_live_runs
 
     message = "The worker running this flow died; a new worker resumed its letters."
     crashed = 0
@@ -342,17 +338,6 @@ def unscheduled(deployment_names: list[str]) -> list[str]:
     (e.g. Prefect 3.8's scheduler under SQLAlchemy 2.1 fails on every loop), and the daily
     print batch would silently never happen.
     """
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.exceptions import ObjectNotFound
 
     missing = []
     with get_client(sync_client=True) as client:

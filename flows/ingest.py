@@ -5,22 +5,23 @@ from __future__ import annotations
 from prefect import allow_failure, flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import steps
-from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
-from flows.recovery import crash_dead_letter_runs
 from config.settings import get_settings
+from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
+from flows.run_states import crash_dead_letter_runs
+from letters import batch, intake, pages
 
 
 @task(name="rasterise", task_run_name="rasterise-{source_id}", retries=1, **TASK_OPTIONS)
 def rasterise(source_id: str) -> int:
-    return len(steps.rasterise_source(source_id))
+    return len(intake.rasterise_source(source_id))
 
 
 @task(name="split", task_run_name="split-{source_id}", **TASK_OPTIONS)
 def split(source_id: str) -> list[str]:
-    return steps.split_source(source_id)
+    return intake.split_source(source_id)
 
 
 @task(name="letter", task_run_name="letter-{item_id}", **TASK_OPTIONS)
@@ -30,25 +31,28 @@ def run_letter(item_id: str) -> None:
     Called as a task so that a letter's routing, redaction, verification and PDFs share the
     batch's two-thread queue with the OCR of the next letters, while the batch's flow run
     stays their parent."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    if steps.item_done(item_id):
+    if batch.item_done(item_id):
         return
     # A sync subflow otherwise waits ≥1 s for its heartbeat thread; the parent flow beats.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         state = mail_item_flow(item_id, return_state=True)
     if state.is_failed() or state.is_crashed():
-        steps.mark_failed(item_id)
+        batch.mark_failed(item_id)
 
 
 @flow(name="ingest", flow_run_name="ingest-{label}",
       task_runner=ThreadPoolTaskRunner(max_workers=get_settings().ocr_workers))
 def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
-    """Callers hold the sources' leases (`flows.recovery.lease_sources`): no live process is
+    """Callers hold the sources' leases (`intake.leases.lease_sources`): no live process is
     working on them, so letter runs Prefect still shows as running belong to a dead one."""
     crash_dead_letter_runs(source_ids)
-    wait([rasterise.submit(source_id) for source_id in source_ids])
-    item_ids = [item_id for source_id in source_ids for item_id in split(source_id)]
+    rendered = [rasterise.submit(source_id) for source_id in source_ids]
+    wait(rendered)
+    # A file whose rendering failed for a reason of its own was quarantined; one that failed
+    # because something around it did (the blob store, the database) stays for recovery.
+    ready = [sid for sid, future in zip(source_ids, rendered, strict=True)
+             if future.state.is_completed()]
+    item_ids = [item_id for source_id in ready for item_id in split(source_id)]
     # One queue for both cores: each letter's pages, and each letter's own flow one letter
     # later, once its pages are (nearly always) read. A letter's routing, redaction and PDFs
     # (Python, in this process) then run beside the next letter's Tesseract (a child
@@ -56,16 +60,16 @@ def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
     # first in, first out, so a letter's pages have always started before its flow does.
     letters, previous = [], None
     for item_id in item_ids:
-        pages = [ocr_page.submit(page_id)
-                 for page_id in steps.item_page_ids(item_id, only_missing_ocr=True)]
+        reads = [ocr_page.submit(page_id)
+                 for page_id in pages.item_page_ids(item_id, only_missing_ocr=True)]
         if previous is not None:
             letters.append(run_letter.submit(previous[0], wait_for=previous[1]))
-        previous = (item_id, [allow_failure(page) for page in pages])
+        previous = (item_id, [allow_failure(read) for read in reads])
     if previous is not None:
         letters.append(run_letter.submit(previous[0], wait_for=previous[1]))
     wait(letters)
-    for source_id in source_ids:
-        steps.finish_source(source_id)
-    create_table_artifact(key="ingest-summary", table=steps.batch_summary(source_ids),
+    for source_id in ready:
+        intake.finish_source(source_id)
+    create_table_artifact(key="ingest-summary", table=batch.batch_summary(source_ids),
                           description="Letters in this batch (ids only, no personal details).")
     return item_ids

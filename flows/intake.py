@@ -14,12 +14,14 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.deployments import run_deployment
 from prefect.states import Completed, Failed, State
 
-from flows import intake_logic
-from flows.intake_logic import FolderResult, HotFolder, S3Intake
-from flows.recovery import run_ingest
 from config.settings import get_settings
+from flows.recovery import run_ingest
+from intake.hot_folder import FolderClaim, FolderResult, HotFolder, settled_files
+from intake.s3 import S3Intake
+from intake.sources import MAX_ATTEMPTS, Outcome, source_outcome
 
 # Ids and paths in, ids out: nothing worth caching or persisting (see shared/PREFECT.md).
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -51,7 +53,7 @@ def _artifact(key: str, results: dict[str, list[str]], description: str) -> None
 @task(name="register-files", task_run_name="register-{claim_name}", **RETRY, **TASK_OPTIONS)
 def register_files(folder: str, claim_name: str, attempt: int) -> dict[str, str]:
     hot = HotFolder(Path(folder))
-    claim = intake_logic.FolderClaim(hot, claim_name, lock_fd=-1, attempt=attempt)
+    claim = FolderClaim(hot, claim_name, lock_fd=-1, attempt=attempt)
     return {str(p): sid for p, sid in hot.register(claim).items()}
 
 
@@ -59,7 +61,7 @@ def register_files(folder: str, claim_name: str, attempt: int) -> dict[str, str]
 def file_away(folder: str, claim_name: str, attempt: int,
               registered: dict[str, str]) -> FolderResult:
     hot = HotFolder(Path(folder))
-    claim = intake_logic.FolderClaim(hot, claim_name, lock_fd=-1, attempt=attempt)
+    claim = FolderClaim(hot, claim_name, lock_fd=-1, attempt=attempt)
     return hot.file_away(claim, {Path(p): sid for p, sid in registered.items()})
 
 
@@ -74,7 +76,7 @@ def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 2
     hot.ensure()
     # First what a dead run left behind, then what was dropped since.
     claims = hot.orphaned_claims()
-    fresh = intake_logic.settled_files(hot.root, settle_seconds=settle_seconds)[:max_files]
+    fresh = settled_files(hot.root, settle_seconds=settle_seconds)[:max_files]
     if fresh and (claim := hot.claim(fresh)) is not None:
         claims.append(claim)
     if not claims:
@@ -83,7 +85,7 @@ def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 2
     try:
         registered = {c.name: register_files(folder, c.name, c.attempt) for c in claims}
         sources = list(dict.fromkeys(s for r in registered.values() for s in r.values()))
-        todo = [sid for sid in sources if intake_logic.source_outcome(sid).status == "pending"]
+        todo = [sid for sid in sources if source_outcome(sid).status == "pending"]
         if todo:
             run_ingest(todo, label=f"hot-folder-{_stamp()}-{len(todo)}-files")
         for c in claims:
@@ -128,9 +130,9 @@ def file_away_objects(prefix: str, registered: dict[str, str], attempts: dict[st
             intake.file_away(key, status="dispatched", source_id=sid)
             results["dispatched"].append(sid)
             continue
-        outcome = intake_logic.source_outcome(sid)
-        if outcome.status == "pending" and attempts[key] >= intake_logic.MAX_ATTEMPTS:
-            outcome = intake_logic.Outcome(
+        outcome = source_outcome(sid)
+        if outcome.status == "pending" and attempts[key] >= MAX_ATTEMPTS:
+            outcome = Outcome(
                 "quarantined", f"processing failed {attempts[key]} times (source {sid}); the "
                 "failed flow runs in the Prefect UI say why. Upload the object again to retry.")
         if outcome.status == "pending":
@@ -148,7 +150,6 @@ def dispatch_sources(deployment: str, source_ids: list[str], *, batch_size: int 
     The idempotency key is the sorted source ids: handing the same files in twice makes
     no second run (and the lease would stop a second run anyway).
     """
-    from prefect.deployments import run_deployment
 
     run_ids = []
     label = label or _stamp()
@@ -176,7 +177,7 @@ def s3_intake_flow(prefix: str = "", max_objects: int = 50, claim_ttl_seconds: f
         return Completed(message="nothing new")
     registered = register_objects(prefix, list(attempts))
     sources = list(dict.fromkeys(registered.values()))
-    todo = [sid for sid in sources if intake_logic.source_outcome(sid).status == "pending"]
+    todo = [sid for sid in sources if source_outcome(sid).status == "pending"]
     dispatched: list[str] = []
     if todo and dispatch_to:
         dispatch_sources(dispatch_to, todo, batch_size=batch_size, label=f"s3-{_stamp()}")
@@ -195,7 +196,7 @@ def s3_intake_flow(prefix: str = "", max_objects: int = 50, claim_ttl_seconds: f
 def process_sources_flow(source_ids: list[str], label: str = "batch") -> dict[str, list[str]]:
     """Ingest registered sources under their leases; one another worker holds is left to it."""
     ingested, busy = run_ingest(source_ids, label=label)
-    outcomes = {sid: intake_logic.source_outcome(sid).status for sid in ingested}
+    outcomes = {sid: source_outcome(sid).status for sid in ingested}
     not_finished = [sid for sid, status in outcomes.items() if status == "pending"]
     if not_finished:
         raise RuntimeError(f"{len(not_finished)} source(s) not finished: {not_finished}; "

@@ -7,45 +7,45 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import steps
 from config.settings import get_settings
+from letters import notifications, pages, redaction, release, routing
 
-# Ids in, ids out: nothing to cache, nothing worth persisting (see shared/PREFECT.md).
+# Ids in, ids out: nothing to cache, nothing worth persisting (parameters are hashed and stored).
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 @task(name="ocr-page", task_run_name="ocr-page-{page_id}", retries=1, **TASK_OPTIONS)
 def ocr_page(page_id: int) -> float:
-    return steps.ocr_page(page_id)
+    return pages.ocr_page(page_id)
 
 
 @task(name="route", task_run_name="route-{item_id}", retries=2, retry_delay_seconds=[2, 10],
       **TASK_OPTIONS)
 def route(item_id: str) -> str:
-    return steps.route_item(item_id)
+    return routing.route_item(item_id)
 
 
 @task(name="redact", task_run_name="redact-{item_id}", retries=2, retry_delay_seconds=[2, 10],
       **TASK_OPTIONS)
 def redact(item_id: str) -> list[int]:
-    return steps.find_redactions(item_id)
+    return redaction.find_redactions(item_id)
 
 
 @task(name="verify-redaction", task_run_name="verify-page-{page_id}", retries=1, **TASK_OPTIONS)
 def verify(page_id: int) -> bool:
-    return steps.verify_page(page_id)
+    return redaction.verify_page(page_id)
 
 
 @task(name="decide", task_run_name="decide-{item_id}", retries=2, retry_delay_seconds=[2, 10],
       **TASK_OPTIONS)
 def decide(item_id: str) -> str:
-    return steps.decide(item_id)
+    return release.decide(item_id)
 
 
 @task(name="notify", task_run_name="notify-{item_id}", retries=3, retry_delay_seconds=[2, 10, 30],
       **TASK_OPTIONS)
 def notify(item_id: str) -> bool:
-    return steps.notify(item_id)
+    return notifications.notify(item_id)
 
 
 def ocr_pages(page_ids: list[int]) -> None:
@@ -56,7 +56,7 @@ def ocr_pages(page_ids: list[int]) -> None:
 @flow(name="mail-item", flow_run_name="letter-{item_id}", log_prints=False,
       task_runner=ThreadPoolTaskRunner(max_workers=get_settings().ocr_workers))
 def mail_item_flow(item_id: str) -> str:
-    ocr_pages(steps.item_page_ids(item_id, only_missing_ocr=True))
+    ocr_pages(pages.item_page_ids(item_id, only_missing_ocr=True))
     route(item_id)
     to_verify = redact(item_id)
     wait([verify.submit(page_id) for page_id in to_verify])

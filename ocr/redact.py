@@ -1,8 +1,9 @@
 """Burn redactions into page pixels, build the redacted words/text, verify, and decide what waits.
 
 What a pen pal receives is made only from the outputs here: `burn` gives the image, and
-`redacted_words` gives the words for the text and for the PDF's text layer. A removed value
-never reaches either, so a black box over a live text layer cannot happen.
+`words_after_redaction` gives the words for the text and for the PDF's text layer, from the
+same boxes. A word under a box never reaches either, so a black box over a live text layer
+cannot happen.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ocr.pii import (
     canonical_id,
     find_pii,
     fold_confusions,
-    line_boxes,
     sender_key,
 )
 from ocr.types import Box, OcrPage, Word, words_to_text
@@ -32,6 +32,7 @@ MARKERS = {
     "card": "[card number removed]",
     "bank": "[bank number removed]",
     "inmate_number": "[inmate number removed]",
+    "number": "[number removed]",
     "watch_term": "[removed]",
     "manual": "[removed]",
 }
@@ -42,7 +43,12 @@ def marker(kind: str) -> str:
     return MARKERS.get(kind, MARKERS["manual"])
 
 
-def burn(img: np.ndarray, boxes: Sequence[Box], *, pad: int = 8) -> np.ndarray:
+# Burned boxes grow by this much: OCR's word boxes sit tight on the ink, and anti-aliased
+# edges of strokes reach a few pixels past them.
+BURN_PAD = 8
+
+
+def burn(img: np.ndarray, boxes: Sequence[Box], *, pad: int = BURN_PAD) -> np.ndarray:
     """A new image with each box (grown by `pad` pixels, clipped to the image) painted black."""
     out = img.copy()
     height, width = out.shape[:2]
@@ -54,87 +60,59 @@ def burn(img: np.ndarray, boxes: Sequence[Box], *, pad: int = 8) -> np.ndarray:
     return out
 
 
-def _overlaps(word: Word, box: Box) -> bool:
-    x0, y0, x1, y1 = box
-    return word.x0 < x1 and x0 < word.x1 and word.y0 < y1 and y0 < word.y1
+# A word counts as covered when this share of its box lies under a redaction box: a box
+# drawn a little short (a person's, or one on a misread word) still takes the whole word out
+# of the text, while a neighbour touched by a pixel or two of a box stays readable.
+COVERED_SHARE = 0.05
 
 
-def _span_groups(words: Sequence[Word], findings: Sequence[Finding]) -> list[tuple[str, set[int]]]:
-    """Findings that share a word become one group (one marker), named by the first."""
-    groups: list[tuple[str, set[int]]] = []
-    for finding in findings:
-        indices = {i for i in finding.word_indices if 0 <= i < len(words)}
-        if not indices:
-            continue
-        touching = [g for g in groups if g[1] & indices]
-        for g in touching:
-            groups.remove(g)
-            indices |= g[1]
-        kind = touching[0][0] if touching else finding.kind
-        groups.append((kind, indices))
-    return groups
+@dataclass(frozen=True)
+class Cover:
+    """A redaction box and the kind of value it hides (its marker in the text)."""
+
+    kind: str
+    box: Box
 
 
-def redacted_words(
-    words: Sequence[Word],
-    findings: Sequence[Finding],
-    manual_boxes: Sequence[Box] = (),
-) -> list[Word]:
-    """The words a pen pal may see: each span replaced by one marker word, manual boxes emptied.
+def covers_from_findings(findings: Sequence[Finding]) -> list[Cover]:
+    """The boxes the finders propose, one per line segment of each finding."""
+    return [Cover(f.kind, tuple(box)) for f in findings for box in f.boxes]
 
-    The marker stands where the span starts, with the box of the span's first line segment.
-    Words under a manual box are removed; each run of them on one line becomes "[removed]".
+
+def _covered_share(word: Word, box: Box) -> float:
+    x0, y0 = max(word.x0, box[0]), max(word.y0, box[1])
+    x1, y1 = min(word.x1, box[2]), min(word.y1, box[3])
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return (x1 - x0) * (y1 - y0) / max(1, (word.x1 - word.x0) * (word.y1 - word.y0))
+
+
+def words_after_redaction(words: Sequence[Word], covers: Sequence[Cover]) -> list[Word]:
+    """The words a pen pal may read, for the redacted text and the PDF's text layer alike.
+
+    Every word under a box is gone. Each run of covered words (one after another in reading
+    order, hidden by boxes of one kind) becomes one marker word where the run starts, with the
+    box of the run's first line; a run may go on over a line break (an address). The input
+    words are not modified.
     """
-    owner: dict[int, int] = {}  # word index -> group number
-    groups = _span_groups(words, findings)
-    for number, (_, indices) in enumerate(groups):
-        for i in indices:
-            owner[i] = number
-    manual = {
-        i
-        for i, w in enumerate(words)
-        if i not in owner and any(_overlaps(w, b) for b in manual_boxes)
-    }
-
     out: list[Word] = []
-    placed: set[int] = set()
-    previous_manual: int | None = None  # index into `out` of the marker for the current run
-    for i, word in enumerate(words):
-        if i in owner:
-            previous_manual = None
-            number = owner[i]
-            if number in placed:
-                continue
-            placed.add(number)
-            kind, indices = groups[number]
-            first_line = [j for j in sorted(indices) if words[j].line_key == word.line_key]
-            x0, y0, x1, y1 = line_boxes(words, first_line)[0]
-            out.append(replace(word, text=marker(kind), conf=100.0, x0=x0, y0=y0, x1=x1, y1=y1))
-        elif i in manual:
-            last = out[previous_manual] if previous_manual is not None else None
-            if last is not None and last.line_key == word.line_key:
-                out[previous_manual] = replace(
-                    last,
-                    x0=min(last.x0, word.x0),
-                    y0=min(last.y0, word.y0),
-                    x1=max(last.x1, word.x1),
-                    y1=max(last.y1, word.y1),
-                )
-            else:
-                out.append(replace(word, text=MARKERS["manual"], conf=100.0))
-                previous_manual = len(out) - 1
-        else:
-            previous_manual = None
+    run_kind: str | None = None
+    run_line: tuple[int, int, int] | None = None
+    for word in words:
+        cover = next((c for c in covers if _covered_share(word, c.box) >= COVERED_SHARE), None)
+        if cover is None:
             out.append(replace(word))
+            run_kind = None
+            continue
+        if run_kind == cover.kind:
+            if word.line_key == run_line:
+                last = out[-1]
+                out[-1] = replace(last, x0=min(last.x0, word.x0), y0=min(last.y0, word.y0),
+                                  x1=max(last.x1, word.x1), y1=max(last.y1, word.y1))
+            continue
+        out.append(replace(word, text=marker(cover.kind), conf=100.0))
+        run_kind, run_line = cover.kind, word.line_key
     return out
-
-
-def redacted_text(
-    words: Sequence[Word],
-    findings: Sequence[Finding],
-    manual_boxes: Sequence[Box] = (),
-) -> str:
-    return words_to_text(redacted_words(words, findings, manual_boxes))
 
 
 def redacted_text_from_string(text: str, findings: Sequence[TextFinding]) -> str:

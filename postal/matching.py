@@ -19,6 +19,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 
 from rapidfuzz import fuzz
@@ -51,9 +52,16 @@ PLAUSIBLE_NAME = 0.92  # enough to call an unmatched sender "ambiguous" rather t
 TOP_CANDIDATES = 5
 
 
+class MatchOutcome(StrEnum):
+    routed = "routed"
+    ambiguous = "ambiguous"  # a person must choose among candidates
+    unknown = "unknown"  # nobody on the roster fits
+    no_match = "no_match"  # the writer is known but has no pen pal
+
+
 @dataclass
 class MatchDecision:
-    outcome: str  # "routed" | "ambiguous" | "unknown" | "no_match"
+    outcome: MatchOutcome
     inmate_id: int | None
     volunteer_id: int | None
     confidence: float  # 0..1
@@ -64,7 +72,7 @@ class MatchDecision:
 
     @property
     def routed(self) -> bool:
-        return self.outcome == "routed"
+        return self.outcome == MatchOutcome.routed
 
 
 @dataclass
@@ -286,18 +294,18 @@ def _deliver(
             flags = [*flags, "code_match_inactive"]
     if not active:
         return MatchDecision(
-            "no_match", chosen.inmate_id, None, confidence,
+            MatchOutcome.no_match, chosen.inmate_id, None, confidence,
             f"{reason}; no active pen pal", flags, candidates,
         )  # fmt: skip
     if len(active) > 1:
         return MatchDecision(
-            "ambiguous", chosen.inmate_id, None, min(confidence, 0.5),
+            MatchOutcome.ambiguous, chosen.inmate_id, None, min(confidence, 0.5),
             f"{reason}; {len(active)} active pen pals and no reply code to choose", flags,
             candidates,
         )  # fmt: skip
     match = active[0]
     return MatchDecision(
-        "routed", chosen.inmate_id, match.volunteer_id, round(confidence, 3), reason, flags,
+        MatchOutcome.routed, chosen.inmate_id, match.volunteer_id, round(confidence, 3), reason, flags,
         candidates, match_id=match.id,
     )  # fmt: skip
 
@@ -306,7 +314,7 @@ def _hold(
     reason: str, confidence: float, candidates: list[dict], *, inmate_id=None
 ) -> MatchDecision:  # noqa: ANN001
     return MatchDecision(
-        "ambiguous", inmate_id, None, round(min(confidence, 0.89), 3), reason, [], candidates
+        MatchOutcome.ambiguous, inmate_id, None, round(min(confidence, 0.89), 3), reason, [], candidates
     )
 
 
@@ -325,9 +333,9 @@ def match_sender(
     decision = _by_code(session, guess, letter_text, by_id, fac_scores, top)
     if decision is None:
         decision = _by_envelope(session, guess, candidates, fac_scores, top)
-    if decision.outcome == "routed" and decision.confidence < min_confidence:
+    if decision.outcome == MatchOutcome.routed and decision.confidence < min_confidence:
         decision = MatchDecision(
-            "ambiguous", decision.inmate_id, None, decision.confidence,
+            MatchOutcome.ambiguous, decision.inmate_id, None, decision.confidence,
             f"{decision.reason}; confidence {_fmt(decision.confidence)} below "
             f"{_fmt(min_confidence)}", decision.flags, decision.candidates,
         )  # fmt: skip
@@ -430,7 +438,7 @@ def _by_envelope(
         if authoritative:
             return _number_not_on_roster(guess, candidates, top)
     if not has_name:
-        return MatchDecision("unknown", None, None, 0.0, "no readable name or number", [], top)
+        return MatchDecision(MatchOutcome.unknown, None, None, 0.0, "no readable name or number", [], top)
     return _name_and_facility(session, guess, candidates, fac_scores, top)
 
 
@@ -587,7 +595,7 @@ def _number_not_on_roster(
         return _hold(
             "inmate number not on the roster, but name and facility match someone", 0.5, top
         )
-    return MatchDecision("unknown", None, None, 0.0, "inmate number not on the roster", [], top)
+    return MatchDecision(MatchOutcome.unknown, None, None, 0.0, "inmate number not on the roster", [], top)
 
 
 def _name_and_facility(
@@ -601,7 +609,7 @@ def _name_and_facility(
     best = ranked[0] if ranked else None
     if best is None or (best.name_score or 0.0) < PLAUSIBLE_NAME:
         return MatchDecision(
-            "unknown", None, None, 0.0, "no roster name close to the envelope's", [], top
+            MatchOutcome.unknown, None, None, 0.0, "no roster name close to the envelope's", [], top
         )
     name = best.name_score or 0.0
     fac = best.facility_score

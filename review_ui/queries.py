@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, tuple_
@@ -363,6 +363,104 @@ def roster(db: Session, q: str, limit: int, offset: int) -> tuple[list[Inmate], 
     return inmates, matches, total
 
 
+@dataclass
+class Waiting:
+    inmate: Inmate
+    since: datetime  # when they joined, or when their last match ended
+    letters_waiting: int  # their letters in the mailroom queue
+
+
+def _waiting_query():  # noqa: ANN202 - a Select of (Inmate, since, letters)
+    has_active = (
+        select(Match.id).where(Match.inmate_id == Inmate.id, Match.active.is_(True)).exists()
+    )
+    last_end = (
+        select(func.max(Match.ended_at)).where(Match.inmate_id == Inmate.id).scalar_subquery()
+    )
+    since = func.coalesce(last_end, Inmate.created_at)
+    letters = (
+        select(func.count())
+        .select_from(MailItem)
+        .where(MailItem.inmate_id == Inmate.id, MailItem.status.in_(QUEUE_STATUSES))
+        .scalar_subquery()
+    )
+    query = select(Inmate, since.label("since"), letters.label("letters")).where(
+        Inmate.active.is_(True), ~has_active
+    )
+    return query, since
+
+
+def waiting_list(db: Session, limit: int, offset: int) -> tuple[list[Waiting], int]:
+    """Writers in the program without an active pen pal, the longest waiting first."""
+    query, since = _waiting_query()
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.execute(
+        query.options(joinedload(Inmate.facility))
+        .order_by(since, Inmate.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [Waiting(inmate, when, letters) for inmate, when, letters in rows], total
+
+
+def waiting_entry(db: Session, inmate_id: int) -> Waiting | None:
+    query, _since = _waiting_query()
+    row = db.execute(query.where(Inmate.id == inmate_id)).first()
+    return Waiting(*row) if row else None
+
+
+def volunteers_with_load(
+    db: Session, *, q: str = "", active_only: bool = False, limit: int = 1000, offset: int = 0
+) -> tuple[list[tuple[Volunteer, int]], int]:
+    """Volunteers with their number of active matches; fewest first when choosing one."""
+    load = (
+        select(func.count())
+        .select_from(Match)
+        .where(Match.volunteer_id == Volunteer.id, Match.active.is_(True))
+        .scalar_subquery()
+    )
+    query = select(Volunteer, load.label("load"))
+    if active_only:
+        query = query.where(Volunteer.active.is_(True))
+    if q.strip():
+        like = f"%{q.strip()}%"
+        query = query.where(or_(Volunteer.display_name.ilike(like), Volunteer.email.ilike(like)))
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order = (load, Volunteer.display_name) if active_only else (
+        Volunteer.active.desc(), Volunteer.display_name)
+    rows = db.execute(query.order_by(*order, Volunteer.id).limit(limit).offset(offset))
+    return [(volunteer, count) for volunteer, count in rows], total
+
+
+def facilities(
+    db: Session, *, active_only: bool = False, limit: int = 1000, offset: int = 0
+) -> tuple[list[tuple[Facility, int]], int]:
+    """Facilities with how many people in the program are there."""
+    people = (
+        select(func.count())
+        .select_from(Inmate)
+        .where(Inmate.facility_id == Facility.id, Inmate.active.is_(True))
+        .scalar_subquery()
+    )
+    query = select(Facility, people.label("people"))
+    if active_only:
+        query = query.where(Facility.active.is_(True))
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.execute(
+        query.order_by(Facility.active.desc(), Facility.name).limit(limit).offset(offset)
+    )
+    return [(facility, count) for facility, count in rows], total
+
+
+def matches_of(db: Session, *, inmate_id: int | None = None, volunteer_id: int | None = None):  # noqa: ANN201
+    query = select(Match).options(joinedload(Match.inmate), joinedload(Match.volunteer))
+    if inmate_id is not None:
+        query = query.where(Match.inmate_id == inmate_id)
+    if volunteer_id is not None:
+        query = query.where(Match.volunteer_id == volunteer_id)
+    return list(db.scalars(query.order_by(Match.active.desc(), Match.created_at.desc())))
+
+
 def users(db: Session) -> list[User]:
     return list(
         db.scalars(select(User).options(joinedload(User.volunteer)).order_by(User.role, User.email))
@@ -370,10 +468,22 @@ def users(db: Session) -> list[User]:
 
 
 def audit_log(
-    db: Session, *, q: str = "", action: str = "", item_id: str = "", limit: int, offset: int
+    db: Session,
+    *,
+    q: str = "",
+    action: str = "",
+    item_id: str = "",
+    day_from: date | None = None,
+    day_to: date | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[AuditEvent], bool]:
     query = select(AuditEvent)
     conditions: list[Any] = []
+    if day_from is not None:
+        conditions.append(AuditEvent.at >= datetime.combine(day_from, time.min))
+    if day_to is not None:  # the whole of the last day
+        conditions.append(AuditEvent.at < datetime.combine(day_to + timedelta(days=1), time.min))
     if action:
         conditions.append(AuditEvent.action == action)
     if item_id:
@@ -396,3 +506,18 @@ def audit_log(
 
 def audit_actions(db: Session) -> list[str]:
     return list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
+def page_problems(db: Session, item_id: str) -> dict[int, list[str]]:
+    """The last failed redaction check of each page (kinds and counts, never values)."""
+    events = db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.item_id == item_id,
+               AuditEvent.action.in_(("redaction_verification_failed", "release_acknowledged")))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    problems: dict[int, list[str]] = {}
+    for event in events:
+        if event.action == "redaction_verification_failed" and "page" in event.detail:
+            problems[int(event.detail["page"])] = list(event.detail.get("problems", []))
+    return problems

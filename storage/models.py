@@ -68,6 +68,16 @@ class PageKind(StrEnum):
     separator = "separator"
 
 
+class SourceStatus(StrEnum):
+    """How far a file has come: received → rasterised → split → done, or quarantined."""
+
+    received = "received"
+    rasterised = "rasterised"
+    split = "split"
+    done = "done"
+    quarantined = "quarantined"
+
+
 # --- roster --------------------------------------------------------------------------
 
 
@@ -90,6 +100,8 @@ class Facility(Base):
     postcards_only: Mapped[bool] = mapped_column(Boolean, default=False)
     labels_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # A closed facility stays for the history of the letters that came from it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     inmates: Mapped[list[Inmate]] = relationship(back_populates="facility")
 
@@ -100,14 +112,16 @@ class Inmate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inmate_number: Mapped[str] = mapped_column(String(40), unique=True)
     # Number with OCR look-alikes folded (O->0, I->1, ...), for tolerant matching.
-    # A closed facility stays for the history of the letters that came from it.
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
     number_key: Mapped[str] = mapped_column(String(40), index=True, default="")
     name: Mapped[str] = mapped_column(String(200))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), nullable=True)
     # active | transferred | released | deceased: set from returned mail.
     status: Mapped[str] = mapped_column(String(20), default="active")
     flag_note: Mapped[str] = mapped_column(Text, default="")
+    # False once the person has left the program (status then says why: released, deceased...).
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When they joined the roster: where the waiting list starts counting if never matched.
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     facility: Mapped[Facility | None] = relationship(back_populates="inmates")
     matches: Mapped[list[Match]] = relationship(back_populates="inmate")
@@ -118,10 +132,6 @@ class Volunteer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    # False once the person has left the program (status then says why: released, deceased...).
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # When they joined the roster: where the waiting list starts counting if never matched.
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     display_name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -140,6 +150,8 @@ class Match(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     code: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When the match last ended: the writer waits for a new pen pal from then on.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     inmate: Mapped[Inmate] = relationship(back_populates="matches")
     volunteer: Mapped[Volunteer] = relationship(back_populates="matches")
@@ -150,8 +162,6 @@ class Match(Base):
 
 class User(Base):
     __tablename__ = "users"
-    # When the match last ended: the writer waits for a new pen pal from then on.
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -160,25 +170,15 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
     invite_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    # A password reset an admin started: digest of the one-time token, and when it runs out.
+    reset_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     volunteer: Mapped[Volunteer | None] = relationship()
 
 
-# --- incoming mail -------------------------------------------------------------------
-
-
-class SourceFile(Base):
-    # A password reset an admin started: digest of the one-time token, and when it runs out.
-    reset_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
-    reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    """One file handed to ingest. Its SHA-256 is the idempotency key."""
-
-    __tablename__ = "source_files"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
 class UserSession(Base):
     """One login. The cookie holds a random token; only its digest is kept here, so a copy of
     the database opens nothing. Ended sessions stay (ended_at set) for the record."""
@@ -212,11 +212,20 @@ class LoginFailure(Base):
     address_key: Mapped[str] = mapped_column(String(64))
 
 
+# --- incoming mail -------------------------------------------------------------------
+
+
+class SourceFile(Base):
+    """One file handed to ingest. Its SHA-256 is the idempotency key."""
+
+    __tablename__ = "source_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
     filename: Mapped[str] = mapped_column(String(500))
     size: Mapped[int] = mapped_column(Integer, default=0)
     blob_key: Mapped[str] = mapped_column(String(300))
-    # received | rasterised | split | done | quarantined
-    status: Mapped[str] = mapped_column(String(20), default="received")
+    status: Mapped[str] = mapped_column(String(20), default=SourceStatus.received)
     error: Mapped[str] = mapped_column(Text, default="")
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     # Per-page analysis written by the split step: [{"key":..., "kind":..., ...}]
@@ -258,6 +267,10 @@ class MailItem(Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
     flow_run_id: Mapped[str] = mapped_column(String(64), default="")
     notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The notification outbox: a released letter with no `notified_at` still owes its email.
+    # A sender claims it first (a lease), so two processes never both send it.
+    notify_claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

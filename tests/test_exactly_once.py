@@ -123,7 +123,7 @@ def smtp_env(smtp_server: tuple, monkeypatch: pytest.MonkeyPatch) -> list:
 
 HOLD_LEASE = (
     "import sys, time\n"
-    "from flows.recovery import lease_sources\n"
+    "from intake.leases import lease_sources\n"
     "with lease_sources(sys.argv[1:]) as held:\n"
     "    print(' '.join(held), flush=True)\n"
     "    time.sleep(600)\n"
@@ -131,7 +131,7 @@ HOLD_LEASE = (
 
 
 def check_lease_follows_the_process(ids: list[str]) -> None:
-    from flows.recovery import lease_sources
+    from intake.leases import lease_sources
 
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, ids[0]],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -269,7 +269,7 @@ def test_recovery_marks_a_dead_processs_letter_runs_crashed(prefect_api: str, lb
     from prefect import get_client
     from prefect.states import Running
 
-    from flows.recovery import crash_dead_letter_runs
+    from flows.run_states import crash_dead_letter_runs
 
     with session_scope() as session:
         ours, other = (SourceFile(sha256=c * 64, filename=f"{c}.pdf", blob_key=c) for c in "ab")

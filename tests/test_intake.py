@@ -16,8 +16,9 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from flows import intake_logic
-from flows.intake_logic import HotFolder, S3Intake, move_no_clobber, settled_files
+from intake import sources
+from intake.hot_folder import HotFolder, move_no_clobber, settled_files
+from intake.s3 import S3Intake
 from storage.db import session_scope
 from storage.models import MailItem, SourceFile
 
@@ -133,7 +134,7 @@ def test_a_claim_is_taken_over_only_after_its_run_is_killed(tmp_path: Path) -> N
     holder = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time; from pathlib import Path\n"
-            "from flows.intake_logic import HotFolder\n"
+            "from intake.hot_folder import HotFolder\n"
             "hot = HotFolder(Path(sys.argv[1]))\n"
             "claim = hot.claim([hot.root / 'scan.pdf'])\n"
             "print('claimed', flush=True)\n"
@@ -175,22 +176,20 @@ def test_files_are_filed_by_what_became_of_them(lb_home: Path, tmp_path: Path,
     """GIVEN four claimed files: one processed, one quarantined, one unfinished and one the
     process cannot read WHEN filed away THEN they go to done/, quarantine/ (with the reason),
     stay for the next run, and quarantine/ ("could not be read") — none is lost."""
-    from flows import steps
-
     hot = HotFolder(tmp_path / "hot")
     hot.ensure()
     names = ["ok.pdf", "bad.pdf", "later.pdf", "locked.pdf"]
     for name in names:
         (hot.root / name).write_bytes(f"bytes of {name}".encode())
     claim = hot.claim([hot.root / n for n in names])
-    real_register = steps.register_source
+    real_register = sources.register_source
 
     def register(path: Path, **kwargs: object):  # noqa: ANN202
         if path.name == "locked.pdf":
             raise PermissionError(13, "Permission denied")
         return real_register(path, **kwargs)
 
-    monkeypatch.setattr(steps, "register_source", register)
+    monkeypatch.setattr(sources, "register_source", register)
     registered = hot.register(claim)
     assert sorted(p.name for p in registered) == ["bad.pdf", "later.pdf", "ok.pdf"]
     by_name = {p.name: sid for p, sid in registered.items()}
@@ -220,7 +219,7 @@ def test_a_file_that_keeps_failing_ends_in_quarantine_not_in_a_loop(
     hot.ensure()
     (hot.root / "stuck.pdf").write_bytes(b"never finishes")
     claim = hot.claim([hot.root / "stuck.pdf"])
-    claim.attempt = intake_logic.MAX_ATTEMPTS
+    claim.attempt = sources.MAX_ATTEMPTS
     registered = hot.register(claim)
     result = hot.file_away(claim, registered)
     claim.release()
@@ -453,8 +452,8 @@ def test_the_worker_serves_what_the_settings_switch_on(
     """GIVEN the hot folder and the daily print batch switched on (S3 off) WHEN the worker's
     deployments are built THEN it serves this machine's hot folder, the print batch on its
     cron in the machine's time zone, and recovery — and no S3 poller."""
-    from flows.deployments import WorkerOptions, host_name, served_deployments
     from config.settings import get_settings, reset_settings
+    from flows.deployments import WorkerOptions, host_name, served_deployments
 
     monkeypatch.setenv("LETTERBRIDGE_WATCH_ENABLED", "true")
     monkeypatch.setenv("LETTERBRIDGE_WATCH_FOLDER", str(tmp_path / "hot"))
@@ -483,8 +482,8 @@ def test_the_daily_print_batch_is_scheduled_by_the_server(
     batch ready every morning without anyone starting it."""
     import httpx
 
-    from flows.deployments import served_deployments, unscheduled
     from config.settings import get_settings, reset_settings
+    from flows.deployments import served_deployments, unscheduled
 
     monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_ENABLED", "true")
     monkeypatch.setenv("LETTERBRIDGE_PRINT_BATCH_CRON", "15 6 * * *")

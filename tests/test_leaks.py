@@ -1,9 +1,10 @@
 """No planted personal detail survives redaction: not in the pixels, the text, or the PDF.
 
-Generated typed letters go through the real pipeline (read_page with Tesseract), the finders,
-burning, re-OCR verification and the searchable PDF a pen pal downloads; `pdftotext` reads
-that PDF back. The letters are chosen (by seed, before any OCR) so that together they plant
-every kind of detail.
+Generated typed letters go through the real pipeline (read_page with Tesseract) and then the
+shipped redaction path of `letters.redaction` (the finders with the letter's PII context, the
+boxes, burning, the words a pen pal reads, re-OCR verification) and the searchable PDF a pen
+pal downloads; `pdftotext` reads that PDF back. The letters are chosen (by seed, before any
+OCR) so that together they plant every kind of detail.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 import pytest
 
 from letterbridge.samples import WATCH_TERMS, PlantedDetail, make_letter, make_roster
+from letters.redaction import PiiContext, find_details, pen_pal_words
 from ocr.pdfbuild import searchable_pdf
-from ocr.pii import KINDS, Finding, find_pii, fold_confusions
+from ocr.pii import KINDS, Finding, fold_confusions
 from ocr.pipeline import read_page
-from ocr.redact import MARKERS, burn, needs_human, redacted_words, verify_page
+from ocr.redact import MARKERS, burn, covers_from_findings, needs_human, verify_page
 from ocr.tesseract import ocr_image
 from ocr.types import OcrPage, Word, words_to_text
 
@@ -98,9 +100,11 @@ def redacted_pages() -> list[RedactedPage]:
         for i in range(1, len(letter.pages)):  # pages[0] is the envelope
             prepared, page = read_page(letter.pages[i])
             sender = letter.sender.inmate_number
-            findings = find_pii(page.words, sender_number=sender, watch_terms=WATCH_TERMS)
-            burned = burn(prepared.image, [box for f in findings for box in f.boxes])
-            words = redacted_words(page.words, findings)
+            context = PiiContext(sender_number=sender, watch_terms=list(WATCH_TERMS))
+            findings = find_details(page.words, context)
+            covers = covers_from_findings(findings)
+            burned = burn(prepared.image, [c.box for c in covers])
+            words = pen_pal_words(page.words, covers)
             reread: list[OcrPage] = []
 
             def ocr(img: np.ndarray, reread=reread) -> OcrPage:

@@ -26,6 +26,10 @@ import test_replies
 import test_roster
 from sqlalchemy import create_engine, func, select, text
 
+from intake.leases import stuck_counts, unfinished_source_ids
+from intake.sources import register_source
+from letters.batch import mark_failed
+from letters.intake import finish_source, quarantine_source, split_source
 from storage.db import session_scope
 from storage.models import AuditEvent, ItemStatus, MailItem, Page, SourceFile
 
@@ -94,7 +98,6 @@ def test_the_same_file_registered_by_many_workers_at_once_is_one_source(
     """GIVEN one scan handed to eight workers (threads) and four more processes at the same
     moment WHEN each registers it THEN there is exactly one source row, one stored original,
     one audit event, and every worker got the same source id."""
-    from flows import steps
 
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(b"%PDF-1.4 " + os.urandom(4096))
@@ -105,13 +108,13 @@ def test_the_same_file_registered_by_many_workers_at_once_is_one_source(
     def register() -> None:
         barrier.wait()
         try:
-            ids.append(steps.register_source(scan, uploaded_by="race").source_id)
+            ids.append(register_source(scan, uploaded_by="race").source_id)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     procs = [subprocess.Popen(
         [sys.executable, "-c", "import sys; from pathlib import Path\n"
-         "from flows.steps import register_source\n"
+         "from intake.sources import register_source\n"
          "print(register_source(Path(sys.argv[1]), uploaded_by='race').source_id)", str(scan)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(4)]
     threads = [threading.Thread(target=register) for _ in range(8)]
@@ -146,8 +149,6 @@ def test_splitting_a_run_twice_at_once_makes_its_letters_once(lb_home: Path) -> 
     rolled back whole), and splitting again returns the same letters."""
     from sqlalchemy.exc import IntegrityError
 
-    from flows import steps
-
     source_id = _rasterised_source(["envelope", "letter", "envelope", "letter"])
     barrier = threading.Barrier(2)
     results: list = []
@@ -155,7 +156,7 @@ def test_splitting_a_run_twice_at_once_makes_its_letters_once(lb_home: Path) -> 
     def split() -> None:
         barrier.wait()
         try:
-            results.append(steps.split_source(source_id))
+            results.append(split_source(source_id))
         except IntegrityError as exc:
             results.append(exc)
 
@@ -173,25 +174,22 @@ def test_splitting_a_run_twice_at_once_makes_its_letters_once(lb_home: Path) -> 
         assert session.scalar(select(func.count()).select_from(Page)) == 4
         assert session.scalar(select(func.count()).select_from(AuditEvent)
                               .where(AuditEvent.action == "item_created")) == 2
-    assert sorted(steps.split_source(source_id)) == sorted(winners[0])
+    assert sorted(split_source(source_id)) == sorted(winners[0])
 
 
 def test_state_changes_are_recorded_with_their_reasons(lb_home: Path) -> None:
     """GIVEN letters in processing WHEN one fails and a file is quarantined THEN the failed one
     waits for a person with its reason, the file's letter is quarantined with its reason,
     each change is one audit event, and recovery no longer counts either as stuck."""
-    from flows import steps
-    from flows.recovery import stuck_counts, unfinished_source_ids
-
     source_id = _rasterised_source(["envelope", "letter"])
-    [item_id] = steps.split_source(source_id)
+    [item_id] = split_source(source_id)
     broken = _rasterised_source(["letter"])
     assert stuck_counts() == {"sources_unfinished": 2, "letters_processing": 1}
     assert unfinished_source_ids() == [source_id, broken]
 
-    steps.mark_failed(item_id)
-    steps.finish_source(source_id)
-    steps.quarantine_source(broken, "corrupt_file", "the PDF is damaged (truncated)")
+    mark_failed(item_id)
+    finish_source(source_id)
+    quarantine_source(broken, "corrupt_file", "the PDF is damaged (truncated)")
     with session_scope() as session:
         item = session.get(MailItem, item_id)
         assert (item.status, item.review_reasons) == (ItemStatus.needs_review,

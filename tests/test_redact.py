@@ -7,17 +7,28 @@ import numpy as np
 from ocr.pii import find_in_text, find_pii
 from ocr.redact import (
     MARKERS,
+    Cover,
     Verification,
     burn,
+    covers_from_findings,
     needs_human,
-    redacted_text,
     redacted_text_from_string,
-    redacted_words,
     verify_page,
+    words_after_redaction,
 )
-from ocr.types import OcrPage, Word
+from ocr.types import OcrPage, Word, words_to_text
 
 WHITE = np.full((400, 1600), 255, np.uint8)  # a blank page; test words lie inside it
+
+
+def redacted_words(words: list[Word], findings, manual_boxes=()) -> list[Word]:
+    """The one shipped function, fed the finders' boxes and a person's, as the flow does."""
+    covers = covers_from_findings(findings) + [Cover("manual", tuple(b)) for b in manual_boxes]
+    return words_after_redaction(words, covers)
+
+
+def redacted_text(words: list[Word], findings, manual_boxes=()) -> str:
+    return words_to_text(redacted_words(words, findings, manual_boxes))
 
 
 def words_from(text: str) -> list[Word]:
@@ -77,6 +88,24 @@ def test_manual_boxes_remove_the_words_under_them():
     out = redacted_words(words, [], manual_boxes=[box])
     assert [w.text for w in out] == ["my", "cousin", "[removed]", "says", "hi"]
     assert out[2].x1 == words[3].x1
+
+
+def test_a_box_over_part_of_a_word_takes_the_whole_word_out_of_the_text():
+    """GIVEN a person's box over a fifth of "7781" (regression: the shipped path kept it)
+    WHEN the words a pen pal reads are made THEN "7781" is gone and the words around stay."""
+    words = words_from("the code is 7781 ok")
+    code = words[3]
+    fifth = (code.x1 - code.x0) // 5
+    box = (code.x0, code.y0, code.x0 + fifth, code.y1)
+    assert redacted_text(words, [], manual_boxes=[box]) == "the code is [removed] ok"
+
+
+def test_a_pixel_of_a_box_does_not_take_a_neighbour_out():
+    """GIVEN a box whose edge grazes the next word by one pixel WHEN redacted THEN that word stays."""
+    words = words_from("call 312-555-0142 today")
+    phone = words[1]
+    box = (phone.x0, phone.y0, words[2].x0 + 1, phone.y1)
+    assert redacted_text(words, [], manual_boxes=[box]) == "call [removed] today"
 
 
 def test_original_words_are_not_modified():

@@ -81,10 +81,11 @@ def ingest(
     """Process scans into routed, redacted letters; waits until every item is processed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows import steps
     from flows.runtime import configure_prefect_env
+    from intake.sources import expand_paths, register_source
+    from letters.batch import pages_progress
 
-    files = steps.expand_paths(paths)
+    files = expand_paths(paths)
     missing = [p for p in files if not p.exists()]
     if missing:
         console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")
@@ -92,7 +93,7 @@ def ingest(
     if not files:
         console.print("No files to ingest.")
         return
-    registered = [steps.register_source(path, uploaded_by=uploaded_by) for path in files]
+    registered = [register_source(path, uploaded_by=uploaded_by) for path in files]
     for reg in registered:
         if reg.duplicate and reg.done:
             console.print(f"{reg.filename}: already ingested, nothing new to do")
@@ -109,7 +110,7 @@ def ingest(
             def poll() -> None:
                 while not finished.wait(0.5):
                     try:
-                        done, total = steps.pages_progress(todo)
+                        done, total = pages_progress(todo)
                         progress.update(bar, completed=done, total=total or None)
                     except Exception:  # noqa: BLE001, S112 - progress is best effort
                         continue
@@ -117,7 +118,7 @@ def ingest(
             watcher = threading.Thread(target=poll, daemon=True)
             watcher.start()
             try:
-                from flows.recovery import lease_sources
+                from intake.leases import lease_sources
 
                 # Leased, so a worker's recovery leaves these files alone while we work on them.
                 with lease_sources(todo) as held:
@@ -125,7 +126,7 @@ def ingest(
             finally:
                 finished.set()
                 watcher.join()
-                done, total = steps.pages_progress(todo)
+                done, total = pages_progress(todo)
                 progress.update(bar, completed=done, total=total or 1)
     _print_summary([r.source_id for r in registered])
 
@@ -162,7 +163,7 @@ def export(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into.")],
 ) -> None:
     """Write DIR/<item id>/item.json and the page images as delivered, for every mail item."""
-    from postal.export import export_all
+    from letters.export import export_all
 
     count = export_all(out_dir)
     out.print(f"Exported {count} item(s) to {out_dir}")

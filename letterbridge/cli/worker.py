@@ -52,8 +52,8 @@ def worker(
         "--once", help="Poll each enabled intake once, in this process, and exit.")] = False,
 ) -> None:
     """Unattended intake: serves the hot folder, S3 prefix and daily print batch (per settings)."""
-    from flows.runtime import configure_prefect_env
     from config.settings import get_settings
+    from flows.runtime import configure_prefect_env
 
     settings = get_settings()
     configure_prefect_env()
@@ -125,7 +125,8 @@ def _one_worker_per_home(home: Path):  # noqa: ANN202 - an open file holding the
 
 def _recover_at_start() -> None:
     """A worker that starts after a crash resumes what its predecessor left (under leases)."""
-    from flows.recovery import recover_flow, unfinished_source_ids
+    from flows.recovery import recover_flow
+    from intake.leases import unfinished_source_ids
 
     if unfinished_source_ids():
         console.print("resuming unfinished sources left by an earlier run…")
@@ -161,7 +162,8 @@ def recover(
     from flows.runtime import configure_prefect_env
 
     configure_prefect_env()
-    from flows.recovery import recover_flow, stuck_counts, unfinished_source_ids
+    from flows.recovery import recover_flow
+    from intake.leases import stuck_counts, unfinished_source_ids
 
     counts = stuck_counts()
     out.print(f"unfinished: {counts['sources_unfinished']} source(s), "
@@ -212,12 +214,11 @@ def pool_submit(
     from flows.runtime import configure_prefect_env
 
     configure_prefect_env()
-    from flows import steps
     from flows.deployments import pool_deployment_name
     from flows.intake import dispatch_sources
-    from flows.intake_logic import register_file, source_outcome
+    from intake.sources import expand_paths, register_file, source_outcome
 
-    files = steps.expand_paths(paths)
+    files = expand_paths(paths)
     missing = [p for p in files if not p.exists()]
     if missing:
         console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from letters import mailroom, release
 from review_ui import access, queries
 from review_ui.auth import DB, AnyUser, CurrentUser, Staff
 from review_ui.web import render
@@ -16,11 +17,6 @@ from storage.models import ItemStatus, Page, Reply, Role
 
 router = APIRouter()
 
-
-def _delivery():  # noqa: ANN202 - the postal.delivery module
-    from postal import delivery
-
-    return delivery
 
 
 def image_response(key: str) -> Response:
@@ -56,7 +52,7 @@ def letter(
 def _penpal_letter(request: Request, db: Session, user: CurrentUser, item_id: str) -> Response:
     item = access.item_for(db, user, item_id)
     if item.status == ItemStatus.released:
-        _delivery().mark_read(db, item.id, actor=user.email)
+        mailroom.mark_read(db, item.id, actor=user.email)
     audit(db, "letter_viewed", actor=user.email, item_id=item.id, role=user.role)
     db.commit()
     pages = [p for p in item.pages if p.kind in access.PENPAL_PAGE_KINDS and p.redacted_key]
@@ -79,6 +75,8 @@ def _staff_letter(
     audit(db, "letter_viewed", actor=user.email, item_id=item.id, role=user.role)
     db.commit()
     hits = queries.search_roster(db, sender_q) if sender_q else []
+    mismatch = {hit.inmate.id: mailroom.sender_check(db, item.id, hit.inmate.id).disagrees
+                for hit in hits}
     replies = list(db.scalars(select(Reply).where(Reply.item_id == item.id)))
     return render(
         request,
@@ -87,7 +85,11 @@ def _staff_letter(
         pages=item.pages,
         sender_q=sender_q,
         hits=hits,
+        mismatch=mismatch,
         replies=replies,
+        blockers=release.release_blockers(item),
+        needs_ack=release.needs_acknowledgement(item),
+        page_problems=queries.page_problems(db, item.id),
         is_admin=user.role == Role.admin,
         in_queue=item.status in queries.QUEUE_STATUSES,
         next_id=queries.next_in_queue(db, item),

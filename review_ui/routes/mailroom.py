@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from letters import mailroom
+from postal import replies
 from review_ui import access, queries, uploads
 from review_ui.auth import DB, CurrentUser, Staff, csrf_protect
 from review_ui.web import redirect, render
@@ -20,22 +22,11 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 QUEUE_PAGE = 100  # the oldest ones; the rest come as these are done
 
 
-def _delivery():  # noqa: ANN202 - the postal.delivery module
-    from postal import delivery
-
-    return delivery
-
-
-def _replies():  # noqa: ANN202 - the postal.replies module
-    from postal import replies
-
-    return replies
 
 
 def _domain_errors() -> tuple[type[Exception], ...]:
     """Refusals the domain actions raise; their messages are written for people."""
-    delivery, replies = _delivery(), _replies()
-    return (delivery.ActionRefused, delivery.ItemNotFound, replies.ReplyRefused)
+    return (mailroom.ActionRefused, mailroom.ItemNotFound, replies.ReplyRefused)
 
 
 def _act(
@@ -180,7 +171,6 @@ def add_redaction(
     item = _item(db, user, item_id)
     access.page_of(db, item, page_index)
     box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-    delivery = _delivery()
 
     # add_redaction re-burns the page and the delivered PDF itself.
     return _act(
@@ -188,7 +178,7 @@ def add_redaction(
         db,
         f"/letters/{item.id}#page-{page_index}",
         "Box added.",
-        lambda: delivery.add_redaction(
+        lambda: mailroom.add_redaction(
             db, item.id, page_index, box, actor=user.email, kind="manual"
         ),
     )
@@ -210,14 +200,13 @@ def remove_redaction(
     ).first()
     if found is None:
         raise access.not_found()
-    delivery = _delivery()
 
     return _act(
         request,
         db,
         f"/letters/{item.id}#page-{found.index}",
         "Box removed.",
-        lambda: delivery.remove_redaction(db, redaction_id, actor=user.email),
+        lambda: mailroom.remove_redaction(db, redaction_id, actor=user.email),
     )
 
 
@@ -232,13 +221,12 @@ def correct_transcription(
 ) -> Response:
     item = _item(db, user, item_id)
     access.page_of(db, item, n)
-    delivery = _delivery()
     return _act(
         request,
         db,
         f"/letters/{item.id}#page-{n}",
         "Transcription saved.",
-        lambda: delivery.correct_transcription(
+        lambda: mailroom.correct_transcription(
             db, item.id, n, text.replace("\r\n", "\n"), actor=user.email
         ),
     )
@@ -251,17 +239,18 @@ def set_sender(
     user: Staff,
     db: DB,
     inmate_id: int = Form(...),
+    confirm_mismatch: str = Form(""),
 ) -> Response:
     item = _item(db, user, item_id)
     if db.get(Inmate, inmate_id) is None:
         raise access.not_found()
-    delivery = _delivery()
     return _act(
         request,
         db,
         f"/letters/{item.id}",
         "Sender changed.",
-        lambda: delivery.set_sender(db, item.id, inmate_id, actor=user.email),
+        lambda: mailroom.set_sender(db, item.id, inmate_id, actor=user.email,
+                                    confirm_mismatch=bool(confirm_mismatch)),
     )
 
 
@@ -271,11 +260,11 @@ def release(
     item_id: str,
     user: Staff,
     db: DB,
+    acknowledge: str = Form(""),
 ) -> Response:
     item = _item(db, user, item_id)
-    delivery = _delivery()
     try:
-        delivery.release_item(db, item.id, actor=user.email)
+        mailroom.release_item(db, item.id, actor=user.email, acknowledge=bool(acknowledge))
         db.commit()
     except _domain_errors() as exc:
         db.rollback()
@@ -298,9 +287,8 @@ def hold(
         return redirect(
             request, f"/letters/{item.id}#hold", "Write a note: what is wrong?", error=True
         )
-    delivery = _delivery()
     try:
-        delivery.hold_item(db, item.id, note, actor=user.email)
+        mailroom.hold_item(db, item.id, note, actor=user.email)
         db.commit()
     except _domain_errors() as exc:
         db.rollback()
@@ -357,7 +345,6 @@ def approve_reply(
     db: DB,
 ) -> Response:
     reply = _staff_reply(db, reply_id)
-    replies = _replies()
     try:
         replies.approve(db, reply.id, actor=user.email)
     except replies.ReplyRefused as exc:
@@ -378,7 +365,6 @@ def return_reply(
     reply = _staff_reply(db, reply_id)
     if not note.strip():
         return redirect(request, f"/replies/{reply.id}", "Write a note for the writer.", error=True)
-    replies = _replies()
     return _act(
         request,
         db,

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from postal import replies
 from review_ui import access, queries
 from review_ui.auth import DB, AnyUser, CurrentUser, Penpal, csrf_protect
-from review_ui.web import redirect, render
+from review_ui.web import PageNumber, redirect, render
 from storage.db import audit
 from storage.models import Inmate, ItemStatus, MailItem, Reply, ReplyStatus, Role
 
@@ -17,11 +18,6 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 INBOX_PAGE = 50
 EDITABLE = (ReplyStatus.draft.value, ReplyStatus.returned_to_writer.value)
 
-
-def _replies():  # noqa: ANN202 - the postal.replies module
-    from postal import replies
-
-    return replies
 
 
 def _volunteer(user: CurrentUser) -> int:
@@ -35,7 +31,7 @@ def inbox(
     request: Request,
     user: Penpal,
     db: DB,
-    page: int = 1,
+    page: PageNumber = 1,
 ) -> Response:
     if user.volunteer_id is None:
         return render(
@@ -202,7 +198,6 @@ def _save(
     inmate_id: int | None,
     text: str,
 ) -> Reply:
-    replies = _replies()
     if reply_id:
         reply = access.reply_for(db, user, reply_id)
         if reply.status not in EDITABLE:
@@ -235,7 +230,6 @@ def autosave(
     text: str = Form(""),
 ) -> Response:
     """Called by the editor as the pen pal types; creates the draft on the first keystrokes."""
-    replies = _replies()
     try:
         reply = _save(
             db,
@@ -264,7 +258,6 @@ def save(
     action: str = Form("save"),
 ) -> Response:
     """The editor's buttons: save the draft, or save and submit it for mailing."""
-    replies = _replies()
     text = text.replace("\r\n", "\n")
     try:
         reply = _save(

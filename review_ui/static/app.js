@@ -22,6 +22,8 @@
     if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
     const key = event.key.toLowerCase();
     if (key === "r" && $("#release-form")) {
+      // A letter whose redaction could not be checked is never released by one key.
+      if ($("#acknowledge")) { event.preventDefault(); $("#acknowledge").focus(); return; }
       const button = $("#release-form button");
       if (button && !button.disabled) { event.preventDefault(); $("#release-form").requestSubmit(); }
     } else if (key === "h" && $("#hold-note")) {

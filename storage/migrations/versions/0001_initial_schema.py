@@ -160,6 +160,8 @@ def upgrade() -> None:
     sa.Column('review_note', sa.Text(), nullable=False),
     sa.Column('flow_run_id', sa.String(length=64), nullable=False),
     sa.Column('notified_at', sa.DateTime(), nullable=True),
+    sa.Column('notify_claimed_at', sa.DateTime(), nullable=True),
+    sa.Column('notify_attempts', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('released_at', sa.DateTime(), nullable=True),
@@ -183,15 +185,13 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('code', sa.String(length=16), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['inmate_id'], ['inmates.id'], ),
     sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
-    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code'),
     sa.UniqueConstraint('inmate_id', 'volunteer_id')
     )
-    op.create_table('pages',
-    sa.Column('id', sa.Integer(), nullable=False),
     op.create_table('sessions',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -206,6 +206,8 @@ def upgrade() -> None:
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('pages',
+    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.String(length=32), nullable=False),
     sa.Column('index', sa.Integer(), nullable=False),
     sa.Column('source_page', sa.Integer(), nullable=False),
@@ -302,12 +304,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pages_item_id'))
 
     op.drop_table('pages')
-    op.drop_table('matches')
-    with op.batch_alter_table('mail_items', schema=None) as batch_op:
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sessions_user_id'))
 
     op.drop_table('sessions')
+    op.drop_table('matches')
+    with op.batch_alter_table('mail_items', schema=None) as batch_op:
         batch_op.drop_index('ix_mail_items_volunteer_status')
         batch_op.drop_index('ix_mail_items_status_created')
         batch_op.drop_index(batch_op.f('ix_mail_items_status'))
@@ -323,14 +325,14 @@ def downgrade() -> None:
     op.drop_table('volunteers')
     op.drop_table('source_files')
     op.drop_table('print_batches')
-    op.drop_table('facilities')
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_failures_at'))
         batch_op.drop_index('ix_login_failures_address')
         batch_op.drop_index('ix_login_failures_account')
 
     op.drop_table('login_failures')
+    op.drop_table('facilities')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_item')
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
         batch_op.drop_index(batch_op.f('ix_audit_events_action'))

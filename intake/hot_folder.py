@@ -1,0 +1,281 @@
+"""The hot folder: files a scanner drops on disk, each taken once.
+
+One filesystem, so every move is an atomic rename:
+
+    <folder>/                        the scanner drops files here
+    <folder>/processing/<claim>/     files one run has taken; it holds <claim>.lock (flock)
+    <folder>/done/                   processed files (a clashing name gets -2, -3…)
+    <folder>/quarantine/             files that could not be processed, + <name>.reason.txt
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from intake.locks import try_flock
+from intake.sources import MAX_ATTEMPTS, UNFINISHED_SUFFIXES, register_file, source_outcome
+
+log = logging.getLogger(__name__)
+
+# --- hot folder ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    size: int
+    mtime_ns: int
+
+
+def _is_candidate(path: Path) -> bool:
+    name = path.name
+    return (not name.startswith((".", "~"))
+            and path.suffix.lower() not in UNFINISHED_SUFFIXES
+            and path.is_file() and not path.is_symlink())
+
+
+def snapshot(folder: Path) -> dict[Path, Seen]:
+    """Size and modification time of every file dropped at the top of the folder."""
+    seen: dict[Path, Seen] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) or not _is_candidate(path):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                stat = entry.stat(follow_symlinks=False)
+                seen[path] = Seen(stat.st_size, stat.st_mtime_ns)
+    return seen
+
+
+def settled_files(
+    folder: Path,
+    *,
+    settle_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> list[Path]:
+    """Files that stopped growing: same size and mtime over `settle_seconds`, and at least that old.
+
+    A scanner writes a file over several seconds; taking it early would ingest half a PDF.
+    """
+    first = snapshot(folder)
+    if not first:
+        return []
+    sleep(settle_seconds)
+    second = snapshot(folder)
+    now = clock()
+    return sorted(
+        path for path, seen in second.items()
+        if first.get(path) == seen and now - seen.mtime_ns / 1e9 >= settle_seconds
+    )
+
+
+def move_no_clobber(src: Path, folder: Path, name: str | None = None) -> Path:
+    """Move `src` into `folder` under its name, or name-2, name-3… if that is taken.
+
+    A hard link fails when the target exists, so two runs can never overwrite each other's
+    files; the source is unlinked once the link exists.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    name = name or src.name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1, 10_000):
+        target = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            os.link(src, target)
+        except FileExistsError:
+            continue
+        except OSError:
+            # No hard links here (some network shares): rename after a plain existence check.
+            if target.exists():
+                continue
+            src.rename(target)
+            return target
+        src.unlink()
+        return target
+    raise RuntimeError(f"no free name for {name} in {folder}")
+
+
+class FolderClaim:
+    """Files one run took out of the hot folder.
+
+    The run holds an exclusive `flock` on `<claim>.lock` while it works. The kernel drops the
+    lock when the process dies, however it dies (SIGKILL, power cut), so the next run can tell
+    a claim whose owner is gone from one still being worked on.
+    """
+
+    def __init__(self, hot: HotFolder, name: str, lock_fd: int, attempt: int) -> None:
+        self.hot = hot
+        self.name = name
+        self.lock_fd = lock_fd
+        self.attempt = attempt
+
+    @property
+    def path(self) -> Path:
+        return self.hot.processing / self.name
+
+    def files(self) -> list[Path]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.iterdir() if not p.name.startswith("."))
+
+    def release(self) -> None:
+        """Let go. An empty claim disappears; one with files left waits for the next run."""
+        if self.lock_fd < 0:
+            return
+        lock_path = self.hot.processing / f"{self.name}.lock"
+        if not self.files():
+            shutil.rmtree(self.path, ignore_errors=True)
+            # Unlink while still holding the lock; a run that opened the old file re-checks
+            # the inode after locking (see HotFolder._lock).
+            lock_path.unlink(missing_ok=True)
+        os.close(self.lock_fd)
+        self.lock_fd = -1
+
+    def __enter__(self) -> FolderClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass
+class FolderResult:
+    done: list[str] = field(default_factory=list)  # source ids
+    quarantined: list[str] = field(default_factory=list)  # source ids, or "" for unreadable
+    pending: list[str] = field(default_factory=list)  # source ids left for the next run
+
+
+@dataclass
+class HotFolder:
+    root: Path
+
+    @property
+    def processing(self) -> Path:
+        return self.root / "processing"
+
+    @property
+    def done(self) -> Path:
+        return self.root / "done"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    def ensure(self) -> None:
+        for folder in (self.root, self.processing, self.done, self.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # claims ---------------------------------------------------------------------------
+    def _lock(self, name: str) -> int | None:
+        """Exclusive, non-blocking lock on processing/<name>.lock; None if someone holds it."""
+        return try_flock(self.processing / f"{name}.lock")
+
+    def claim(self, files: Iterable[Path]) -> FolderClaim | None:
+        """Move `files` into a fresh claim. A file another run took first is skipped."""
+        self.ensure()
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        fd = self._lock(name)
+        assert fd is not None, "a brand-new claim name cannot be locked by anyone else"
+        claim = FolderClaim(self, name, fd, attempt=1)
+        claim.path.mkdir()
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):  # another run was quicker
+                path.rename(claim.path / path.name)
+        if not claim.files():
+            claim.release()
+            return None
+        return claim
+
+    def has_orphaned_claims(self) -> bool:
+        """Whether a dead run left a claim (checked by briefly taking and dropping its lock)."""
+        if not self.processing.is_dir():
+            return False
+        for folder in (p for p in self.processing.iterdir() if p.is_dir()):
+            fd = self._lock(folder.name)
+            if fd is not None:
+                os.close(fd)
+                return True
+        return False
+
+    def orphaned_claims(self) -> list[FolderClaim]:
+        """Claims whose run died (its lock is free): this run takes them over."""
+        if not self.processing.is_dir():
+            return []
+        claims = []
+        for folder in sorted(p for p in self.processing.iterdir() if p.is_dir()):
+            fd = self._lock(folder.name)
+            if fd is None:
+                continue  # a live run is working on it
+            attempts_file = folder / ".attempts"
+            try:
+                attempt = int(attempts_file.read_text() or "1") + 1
+            except (FileNotFoundError, ValueError):
+                attempt = 2
+            with contextlib.suppress(FileNotFoundError):
+                attempts_file.write_text(str(attempt))
+            claim = FolderClaim(self, folder.name, fd, attempt=attempt)
+            if not claim.files():
+                claim.release()
+                continue
+            claims.append(claim)
+        return claims
+
+    # outcomes -------------------------------------------------------------------------
+    def quarantine_file(self, path: Path, reason: str) -> Path:
+        target = move_no_clobber(path, self.quarantine)
+        reason_file = target.with_name(f"{target.name}.reason.txt")
+        reason_file.write_text(reason.rstrip() + "\n")
+        log.warning("hot folder: quarantined a file: %s", reason.splitlines()[0] if reason else "")
+        return target
+
+    def register(self, claim: FolderClaim, *, uploaded_by: str = "hot-folder") -> dict[Path, str]:
+        """Register every claimed file (original stored, row written). Returns path → source id.
+
+        A file the process cannot even read (permissions, I/O error) goes to quarantine now.
+        """
+        registered: dict[Path, str] = {}
+        for path in claim.files():
+            try:
+                registered[path] = register_file(path, uploaded_by=uploaded_by)
+            except OSError as exc:
+                why = exc.strerror or exc.__class__.__name__
+                self.quarantine_file(path, f"the file could not be read: {why}")
+        return registered
+
+    def file_away(self, claim: FolderClaim, registered: dict[Path, str]) -> FolderResult:
+        """Move each file by what became of it: done/, quarantine/ (+ reason), or leave it.
+
+        A file still pending stays in the claim for the next run, until MAX_ATTEMPTS.
+        """
+        result = FolderResult()
+        for path, source_id in registered.items():
+            if not path.exists():
+                continue
+            outcome = source_outcome(source_id)
+            if outcome.status == "done":
+                move_no_clobber(path, self.done)
+                result.done.append(source_id)
+            elif outcome.status == "quarantined":
+                self.quarantine_file(path, outcome.reason)
+                result.quarantined.append(source_id)
+            elif claim.attempt >= MAX_ATTEMPTS:
+                self.quarantine_file(
+                    path, f"processing failed {claim.attempt} times (source {source_id}); "
+                    "the failed flow runs in the Prefect UI say why. Drop the file in the "
+                    "folder again to retry.")
+                result.quarantined.append(source_id)
+            else:
+                result.pending.append(source_id)
+        return result
+
+

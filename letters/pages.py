@@ -1,0 +1,75 @@
+"""Reading a letter's pages: clean each page up, OCR it, store the clean image and its words."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from config.settings import get_settings
+from letters.states import PageStage
+from ocr.envelope import read_envelope
+from ocr.errors import OcrFailed
+from ocr.images import decode_png, encode_png
+from ocr.pipeline import read_page
+from ocr.preprocess import prepare
+from ocr.types import OcrPage
+from storage.blobs import get_blob_store
+from storage.db import audit, session_scope
+from storage.models import Page, PageKind
+
+
+def item_page_ids(item_id: str, *, only_missing_ocr: bool = False) -> list[int]:
+    with session_scope() as session:
+        query = select(Page.id).where(Page.item_id == item_id).order_by(Page.index)
+        if only_missing_ocr:
+            query = query.where(Page.words_key == "")
+        return list(session.scalars(query))
+
+
+def ocr_page(page_id: int) -> float:
+    """Preprocess and OCR one page; store the clean image and the words. Returns confidence."""
+    settings = get_settings()
+    with session_scope() as session:
+        page = session.get(Page, page_id)
+        if page.words_key:
+            return page.confidence
+        item_id, index, image_key, kind = page.item_id, page.index, page.image_key, page.kind
+    store = get_blob_store()
+    img = decode_png(store.get(image_key))
+    # Envelopes are turned upright by their stamp; letter-page cues misread some of them.
+    reader = read_envelope if kind == PageKind.envelope else read_page
+    try:
+        prepared, result = reader(img, languages=settings.ocr_languages,
+                                  timeout=settings.ocr_page_timeout_seconds)
+        failure = ""
+    except OcrFailed as exc:
+        # A page that crashes the OCR engine fails alone: it waits for a person to transcribe.
+        prepared = prepare(img)
+        result = OcrPage(width=prepared.image.shape[1], height=prepared.image.shape[0],
+                         needs_transcription=True)
+        failure = exc.code
+    clean_key = f"items/{item_id}/page-{index}-clean.png"
+    words_key = f"items/{item_id}/page-{index}-words.json"
+    store.put(clean_key, encode_png(prepared.image), "image/png")
+    store.put(words_key, result.to_json().encode(), "application/json")
+    with session_scope() as session:
+        page = session.get(Page, page_id)
+        page.clean_key = clean_key
+        page.words_key = words_key
+        page.text = result.text
+        page.confidence = round(result.confidence, 2)
+        page.needs_transcription = result.needs_transcription
+        page.language = result.language
+        page.rotation = result.rotation
+        page.skew = round(result.skew, 3)
+        page.height, page.width = prepared.image.shape[:2]
+        page.stage = PageStage.ocr_failed if failure else PageStage.ocr
+        if failure:
+            audit(session, "ocr_failed", item_id=item_id, page=index, code=failure)
+    return result.confidence
+
+
+def load_words(page: Page) -> OcrPage:
+    """The page's OCR reading as stored (an empty reading for a page never read)."""
+    if not page.words_key:
+        return OcrPage(width=page.width or 0, height=page.height or 0)
+    return OcrPage.from_json(get_blob_store().get(page.words_key))

@@ -1,0 +1,264 @@
+"""Redaction of a letter, one path for everyone: find the details, burn them, check the result.
+
+The flow, the mailroom, the exports, the tests and the benchmarks all go through here:
+
+- `pii_context` is the one place that says whose numbers and which watch terms count;
+- `pen_pal_words` is the one function for the words a pen pal reads (the redacted text and
+  the PDF's text layer), made from the same boxes as the burned image;
+- `burn_page` writes the delivered image and the redacted text together, so they never
+  disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import get_settings
+from letters.pages import load_words
+from letters.states import Stage
+from ocr.bands import band_image
+from ocr.images import decode_png, encode_png
+from ocr.pdfbuild import searchable_pdf
+from ocr.pii import Finding, find_in_text, find_pii
+from ocr.redact import (
+    Cover,
+    burn,
+    covers_from_findings,
+    marker,
+    redacted_text_from_string,
+    words_after_redaction,
+)
+from ocr.redact import verify_page as verify_burned
+from ocr.tesseract import ocr_image
+from ocr.types import Word, words_to_text
+from storage.blobs import get_blob_store
+from storage.db import audit, session_scope
+from storage.models import Inmate, MailItem, Page, PageKind, Redaction, WatchTerm
+
+
+@dataclass(frozen=True)
+class PiiContext:
+    """What the finders must know about a letter beyond its words."""
+
+    sender_number: str | None = None
+    watch_terms: list[str] = field(default_factory=list)
+    known_inmate_numbers: list[str] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict:
+        return asdict(self)
+
+
+def pii_context(session: Session, item: MailItem) -> PiiContext:
+    """The sender's own number may stay; every other inmate's number and every watch term go."""
+    sender = item.inmate.inmate_number if item.inmate else (item.sender_number or None)
+    others = [n for n in session.scalars(select(Inmate.inmate_number)) if n != sender]
+    terms = list(session.scalars(select(WatchTerm.term)))
+    return PiiContext(sender_number=sender, watch_terms=terms, known_inmate_numbers=others)
+
+
+def find_details(words: list[Word], context: PiiContext) -> list[Finding]:
+    return find_pii(words, **context.as_kwargs())
+
+
+def active_covers(page: Page) -> list[Cover]:
+    """Every box in force on a page, automatic or a person's."""
+    return [Cover(r.kind, tuple(r.box)) for r in page.redactions if r.active]
+
+
+def pen_pal_words(words: list[Word], covers: list[Cover]) -> list[Word]:
+    """The words a pen pal may read: no word under any box (see `ocr.redact`)."""
+    return words_after_redaction(words, covers)
+
+
+def pen_pal_text(words: list[Word], covers: list[Cover]) -> str:
+    return words_to_text(pen_pal_words(words, covers))
+
+
+def _covered_values(words: list[Word], covers: list[Cover]) -> list[tuple[str, str]]:
+    """(kind, text) of each OCR word a box hides, for taking them out of a transcription too."""
+    out = []
+    for word in words:
+        after = words_after_redaction([word], covers)
+        if after[0].text != word.text:
+            value = word.text.strip(".,;:!?()[]\"'")
+            if len(value) >= 2:
+                out.append((after[0].text, value))
+    return out
+
+
+def transcription_text(transcription: str, words: list[Word], covers: list[Cover],
+                       context: PiiContext) -> str:
+    """A person's transcription as a pen pal reads it: what the finders see in it is replaced
+    by its marker, and so is every value the page's boxes hide in the OCR reading."""
+    findings = find_in_text(transcription, **context.as_kwargs())
+    text = redacted_text_from_string(transcription, findings)
+    for label, value in _covered_values(words, covers):
+        text = re.sub(rf"(?i)(?<!\w){re.escape(value)}(?!\w)", label, text)
+    return text
+
+
+def unboxed_transcription_findings(page: Page, context: PiiContext) -> list[str]:
+    """Kinds of details the finders see in a person's transcription that no box on the image
+    hides: the image would show what the text hides, so the letter can't go out as it is."""
+    if not page.corrected_text.strip():
+        return []
+    words = load_words(page).words
+    covers = active_covers(page)
+    hidden = {value.lower() for _, value in _covered_values(words, covers)}
+    problems = []
+    for finding in find_in_text(page.corrected_text, **context.as_kwargs()):
+        value = page.corrected_text[finding.start:finding.end]
+        tokens = [t.strip(".,;:!?()[]\"'").lower() for t in value.split()]
+        if not all(t in hidden for t in tokens if t):
+            problems.append(finding.kind)
+    return problems
+
+
+# --- burning and the delivered files ------------------------------------------------------
+
+
+def burn_page(session: Session, page: Page, context: PiiContext | None = None) -> np.ndarray:
+    """Write the delivered image and the redacted text of one page, from its clean image and
+    the same boxes."""
+    store = get_blob_store()
+    clean = decode_png(store.get(page.clean_key))
+    covers = active_covers(page)
+    burned = burn(clean, [c.box for c in covers]) if covers else clean
+    key = f"items/{page.item_id}/page-{page.index}-delivered.png"
+    store.put(key, encode_png(burned), "image/png")
+    page.redacted_key = key
+    words = load_words(page).words
+    if page.corrected_text.strip():
+        context = context or pii_context(session, page.item)
+        page.redacted_text = transcription_text(page.corrected_text, words, covers, context)
+    else:
+        page.redacted_text = pen_pal_text(words, covers)
+    return burned
+
+
+def build_pdfs(session: Session, item: MailItem) -> None:
+    """The admins' searchable archive (all pages) and the pen pal's PDF (redacted letter pages)."""
+    store = get_blob_store()
+    archive, delivered = [], []
+    for page in item.pages:
+        if not page.clean_key:
+            continue
+        words = load_words(page).words
+        archive.append((decode_png(store.get(page.clean_key)), words))
+        if page.kind == PageKind.letter and page.redacted_key:
+            delivered.append((decode_png(store.get(page.redacted_key)),
+                              pen_pal_words(words, active_covers(page))))
+    if archive:
+        item.archive_pdf_key = store.put(f"items/{item.id}/archive.pdf", searchable_pdf(archive),
+                                         "application/pdf")
+    if delivered:
+        item.delivered_pdf_key = store.put(f"items/{item.id}/letter.pdf",
+                                           searchable_pdf(delivered), "application/pdf")
+
+
+def rebuild_delivery(session: Session, item: MailItem) -> None:
+    """Burn every page again from the boxes in force now, and rebuild both PDFs."""
+    context = pii_context(session, item)
+    for page in item.pages:
+        if page.clean_key:
+            burn_page(session, page, context)
+    build_pdfs(session, item)
+
+
+# --- the flow's steps -------------------------------------------------------------------------
+
+
+def find_redactions(item_id: str) -> list[int]:
+    """Run the PII finders on every letter page, record proposed boxes (made_by='auto') and
+    burn them in. Returns the ids of pages that now carry boxes and must be re-checked."""
+    with session_scope() as session:
+        item = session.get(MailItem, item_id)
+        if item.stage in {Stage.redacted, Stage.done}:
+            return [p.id for p in item.pages if p.kind == PageKind.letter and not p.verified]
+        context = pii_context(session, item)
+        to_verify = []
+        for page in item.pages:
+            if not page.clean_key:
+                continue
+            if page.kind == PageKind.letter and page.words_key:
+                for old in [r for r in page.redactions if r.made_by == "auto"]:
+                    session.delete(old)
+                session.flush()
+                findings = find_details(load_words(page).words, context)
+                for cover in covers_from_findings(findings):
+                    x0, y0, x1, y1 = cover.box
+                    session.add(Redaction(page_id=page.id, kind=cover.kind, x0=x0, y0=y0,
+                                          x1=x1, y1=y1, made_by="auto"))
+                session.flush()
+                session.refresh(page)
+                audit(session, "redactions_proposed", actor="auto", item_id=item_id,
+                      page=page.index, kinds=sorted({f.kind for f in findings}),
+                      boxes=sum(len(f.boxes) for f in findings))
+            burn_page(session, page, context)
+            # A page without boxes is delivered exactly as the finders saw it: nothing to re-check.
+            has_boxes = any(r.active for r in page.redactions)
+            page.verified = page.kind != PageKind.letter or not has_boxes
+            if not page.verified:
+                to_verify.append(page.id)
+        item.stage = Stage.redacted
+        return to_verify
+
+
+def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext) -> list[str]:
+    """Fail closed: OCR the burned page again and run the finders on what is still readable.
+
+    Returns the problems found (kinds and counts, never values); empty means it passed.
+    """
+    settings = get_settings()
+    # Only the bands around the boxes changed; the rest was already read and checked.
+    result = verify_burned(
+        band_image(burned, [c.box for c in covers]),
+        ocr=lambda img: ocr_image(img, languages=settings.ocr_languages,
+                                  timeout=settings.ocr_page_timeout_seconds),
+        **context.as_kwargs(),
+    )
+    return result.problems
+
+
+def verify_page(page_id: int) -> bool:
+    """The flow's check of one burned page; a failure is recorded for the mailroom."""
+    with session_scope() as session:
+        page = session.get(Page, page_id)
+        if page.verified:
+            return True
+        burned = decode_png(get_blob_store().get(page.redacted_key))
+        covers = active_covers(page)
+        context = pii_context(session, page.item)
+    problems = check_burned(burned, covers, context)  # no transaction held while OCR runs
+    with session_scope() as session:
+        page = session.get(Page, page_id)
+        page.verified = not problems
+        if problems:
+            audit(session, "redaction_verification_failed", actor="auto", item_id=page.item_id,
+                  page=page.index, problems=problems)
+    return not problems
+
+
+__all__ = [
+    "Cover",
+    "PiiContext",
+    "active_covers",
+    "build_pdfs",
+    "burn_page",
+    "check_burned",
+    "find_details",
+    "find_redactions",
+    "marker",
+    "pen_pal_text",
+    "pen_pal_words",
+    "pii_context",
+    "rebuild_delivery",
+    "transcription_text",
+    "unboxed_transcription_findings",
+    "verify_page",
+]
