@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
+from postal import csvsafe
 from postal.mailing import envelopes_pdf, labels_pdf
 from postal.reply_pdf import PAGE_HEIGHT, PAGE_WIDTH, render_with_pages
 from storage.blobs import get_blob_store
@@ -94,11 +95,11 @@ def _letters_pdf(lines: list[BatchLine]) -> bytes:
 
 def _manifest(batch_id: str, lines: list[BatchLine]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator=csvsafe.LINE_END)
     writer.writeheader()
     for line in lines:
         inmate = line.reply.inmate
-        writer.writerow({
+        writer.writerow(csvsafe.row_dict({  # names come from the roster: no formulas
             "batch": batch_id,
             "position": line.position,
             "reply": line.reply.id,
@@ -109,7 +110,7 @@ def _manifest(batch_id: str, lines: list[BatchLine]) -> bytes:
             "sheets": line.sheets,
             "mailing": line.mailing,
             "mailing_position": line.mailing_position,
-        })
+        }))
     return buffer.getvalue().encode("utf-8")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from letterbridge.samples import text
+from postal import csvsafe
 
 SYSTEMS = ["federal", "ca", "il", "tx", "ny", "pa"]
 
@@ -168,7 +169,7 @@ class Roster:
             with path.open("w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(header)
-                writer.writerows(rows)
+                writer.writerows(csvsafe.row(r) for r in rows)
             paths[name] = path
         return paths
 

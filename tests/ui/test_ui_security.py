@@ -429,7 +429,7 @@ def test_an_invited_person_chooses_a_password_at_the_login_address(world, client
     WHEN the link is opened and a password chosen
     THEN the person is logged in as mailroom, the link is used up, and both steps are audited."""
     admin = client_for("admin")
-    page = admin.post(
+    posted = admin.post(
         "/admin/users/invite",
         data={
             "csrf_token": csrf(admin, "/admin/users"),
@@ -437,6 +437,9 @@ def test_an_invited_person_chooses_a_password_at_the_login_address(world, client
             "role": "mailroom",
         },
     )
+    # Post/redirect/get: the link is shown on the page the invitation redirects to.
+    assert posted.status_code == 303 and posted.headers["location"] == "/admin/users"
+    page = admin.get(posted.headers["location"])
     link = re.search(r"(/login\?invite=[\w-]+)", page.text).group(1)
     newcomer = client_for()
     form = newcomer.get(link)
@@ -1084,3 +1087,172 @@ def test_the_limiter_backs_off_exponentially_and_forgets_on_success(lb_home: Pat
         # addresses that made them.
         assert limiter.wait_seconds(db, email, "10.0.0.1", known_address=False) == 0
         assert limiter.wait_seconds(db, email, "10.0.1.3", known_address=False) > 0
+
+
+# --- numbers out of range, forms that don't resubmit, CSV cells ----------------------
+
+
+def test_out_of_range_page_numbers_are_a_bad_request_not_a_crash(world, client_for) -> None:
+    """GIVEN every paged page (inbox, roster, audit log, waiting list, volunteers, facilities)
+    WHEN asked for page 99999999999999999999, page 0, page -1, page 'x', or a date that isn't one
+    THEN each answers 400 with the error page (no 500, no reset connection); page 2 works."""
+    ana, admin = client_for("ana"), client_for("admin")
+    pages = [(ana, "/inbox"), (admin, "/admin/roster"), (admin, "/admin/audit"),
+             (admin, "/admin/waiting"), (admin, "/admin/volunteers"), (admin, "/admin/facilities")]
+    for client, path in pages:
+        for bad in ["99999999999999999999", "0", "-1", "x", "1e9"]:
+            response = client.get(f"{path}?page={bad}")
+            assert response.status_code == 400, (path, bad, response.status_code)
+            assert "out of range" in response.text
+        assert client.get(f"{path}?page=2").status_code == 200, path
+    for bad in ["2026-13-01", "yesterday", "9" * 30]:
+        assert admin.get(f"/admin/audit?date_from={bad}").status_code == 400
+    assert admin.get("/admin/waiting?inmate=99999999999999999999").status_code == 400
+    # Without a session the answer is still the login page, not a hint about parameters.
+    assert client_for().get("/admin/audit?page=99999999999999999999").status_code == 303
+
+
+def test_the_invite_result_is_shown_after_a_redirect_and_not_again(world, client_for) -> None:
+    """GIVEN an admin inviting a mailroom volunteer
+    WHEN the form is posted
+    THEN the answer is a redirect (a reload can't invite twice), the next page shows the link
+    once, and reloading that page no longer shows it."""
+    admin = client_for("admin")
+    posted = admin.post("/admin/users/invite", data={
+        "csrf_token": csrf(admin, "/admin/users"), "email": "prg@example.org", "role": "mailroom"})
+    assert posted.status_code == 303 and posted.headers["location"] == "/admin/users"
+    shown = admin.get("/admin/users")
+    assert "/login?invite=" in shown.text and "prg@example.org" in shown.text
+    assert "/login?invite=" not in admin.get("/admin/users").text
+
+
+def test_inviting_a_pen_pal_missing_from_the_roster_offers_to_add_them(world, client_for):
+    """GIVEN no volunteer with the email carla@example.org
+    WHEN an admin invites her as a pen pal
+    THEN the page answers 400 keeping the typed email and offers to add the volunteer; taking
+    the offer adds her to the roster, links the account and shows the invitation link."""
+    from storage.models import Volunteer
+
+    admin = client_for("admin")
+    token = csrf(admin, "/admin/users")
+    refused = admin.post("/admin/users/invite", data={
+        "csrf_token": token, "email": "Carla@example.org", "role": "penpal"})
+    assert refused.status_code == 400
+    assert 'value="Carla@example.org"' in refused.text and "add-volunteer-and-invite" in refused.text
+    added = admin.post("/admin/users/invite", data={
+        "csrf_token": token, "email": "Carla@example.org", "role": "penpal", "add_volunteer": "1",
+        "display_name": "Carla R."})
+    assert added.status_code == 303
+    assert "/login?invite=" in admin.get("/admin/users").text
+    with session_scope() as session:
+        carla = session.scalar(select(User).where(User.email == "carla@example.org"))
+        volunteer = session.get(Volunteer, carla.volunteer_id)
+        assert volunteer.email == "carla@example.org" and volunteer.display_name == "Carla R."
+    assert {"volunteer_added", "user_invited"} <= set(audit_actions())
+
+
+def test_disable_asks_first_and_the_confirmation_disables(world, client_for) -> None:
+    """GIVEN Bo's account on the users page
+    WHEN the admin follows Disable
+    THEN a confirmation page comes first (Bo is still active); confirming disables him and ends
+    his sessions; the admin can't disable herself."""
+    admin, bo = client_for("admin"), client_for("bo")
+    with session_scope() as session:
+        bo_id = session.scalar(select(User.id).where(User.email == world.users["bo"]))
+        admin_id = session.scalar(select(User.id).where(User.email == world.users["admin"]))
+    listing = admin.get("/admin/users").text
+    assert f'href="/admin/users/{bo_id}/disable"' in listing
+    confirm = admin.get(f"/admin/users/{bo_id}/disable")
+    assert confirm.status_code == 200 and "logged out everywhere" in confirm.text
+    with session_scope() as session:
+        assert session.get(User, bo_id).active
+    done = admin.post(f"/admin/users/{bo_id}/active",
+                      data={"csrf_token": csrf_of_page(confirm.text), "active": "0"})
+    assert done.status_code == 303
+    assert bo.get("/inbox").headers["location"].startswith("/login")
+    assert admin.get(f"/admin/users/{admin_id}/disable").status_code == 303
+
+
+def csrf_of_page(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_an_admin_reset_link_sets_a_new_password_once_and_ends_sessions(
+    world, client_for, app, smtp_server
+) -> None:
+    """GIVEN Bo logged in, and SMTP configured
+    WHEN an admin starts a password reset for him and Bo uses the emailed link
+    THEN the admin sees the link once (after a redirect), Bo's mail holds it; using it sets the
+    new password, ends his old session, and the link doesn't work a second time; the old
+    password no longer opens the account; both steps are audited. An expired link is refused."""
+    import email
+    import email.policy
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    host, port, received = smtp_server
+    app.state.settings = app.state.settings.model_copy(
+        update={"smtp_host": host, "smtp_port": port})
+    admin, bo = client_for("admin"), client_for("bo")
+    with session_scope() as session:
+        bo_id = session.scalar(select(User.id).where(User.email == world.users["bo"]))
+    started = admin.post(f"/admin/users/{bo_id}/reset", data={"csrf_token": csrf(admin, "/admin/users")})
+    assert started.status_code == 303
+    shown = admin.get("/admin/users").text
+    link = re.search(r"(/reset\?token=[\w-]+)", shown).group(1)
+    assert "emailed" in shown
+    (mail,) = received
+    body = email.message_from_bytes(mail.content, policy=email.policy.default).get_content()
+    assert link in body and mail.rcpt_tos == [world.users["bo"]]
+
+    form = client_for().get(link)
+    assert form.status_code == 200 and world.users["bo"] in form.text
+    stranger = client_for()
+    page = stranger.get(link)
+    answer = stranger.post("/reset", data={
+        "csrf_token": csrf_of_page(page.text), "token": link.split("=", 1)[1],
+        "password": "a brand new password", "password2": "a brand new password"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert bo.get("/inbox").headers["location"].startswith("/login")
+    assert client_for().get(link).status_code == 404
+    old = client_for().post("/login", data={"email": world.users["bo"], "password": world.password})
+    assert old.status_code == 401
+    new = client_for().post("/login", data={"email": world.users["bo"], "password": "a brand new password"})
+    assert new.status_code == 303
+    assert {"password_reset_started", "password_reset_done"} <= set(audit_actions())
+
+    admin.post(f"/admin/users/{bo_id}/reset", data={"csrf_token": csrf(admin, "/admin/users")})
+    second = re.search(r"(/reset\?token=[\w-]+)", admin.get("/admin/users").text).group(1)
+    with session_scope() as session:
+        session.get(User, bo_id).reset_expires_at = utcnow() - timedelta(minutes=1)
+    assert client_for().get(second).status_code == 404
+
+
+def test_csv_cells_never_start_a_formula(world) -> None:
+    """GIVEN a roster name '=HYPERLINK(...)' and others starting + - @, tab or CR
+    WHEN the print manifest is written
+    THEN each such cell starts with an apostrophe, a CR inside a cell is quoted (no new row
+    starting with a formula); numbers and plain names are as they were; and the roster import
+    reads an escaped cell back as typed."""
+    import csv
+    import io
+
+    from postal import csvsafe
+    from postal.print_batch import BatchLine, _manifest
+    from storage.models import Facility, Inmate
+
+    names = ['=HYPERLINK("http://evil.example","x")', "+1 big", "-neg", "@SUM(A1)", "\tTab",
+             "\r=CR", "Plain\r=HYPERLINK(1)", "Plain Name"]
+    lines = []
+    for n, name in enumerate(names, start=1):
+        reply = Reply(id=f"r{n}", inmate=Inmate(name=name, inmate_number=f"-{n}",
+                                                 facility=Facility(name="=cmd|' /C calc'!A0")))
+        lines.append(BatchLine(position=n, reply=reply, pdf=b"", pages=1, mailing="envelope"))
+    rows = list(csv.DictReader(io.StringIO(_manifest("b1", lines).decode(), newline="")))
+    for row, name in zip(rows, names, strict=True):
+        for cell in (row["recipient"], row["inmate_number"], row["facility"]):
+            assert not cell.startswith(csvsafe.FORMULA_STARTS), cell
+        assert row["recipient"] == (name if name.startswith("Plain") else "'" + name)
+        assert row["pages"] == "1" and row["position"].isdigit()
+    assert all(csvsafe.unescape(csvsafe.cell(n)) == n for n in names)
