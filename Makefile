@@ -47,7 +47,13 @@ $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
 	@touch $@
 
 setup: .stamp-apt $(VENV)/.stamp-install
-setup-test: .stamp-apt-test $(VENV)/.stamp-install
+setup-test: .stamp-apt-test $(VENV)/.stamp-install node_modules/.stamp-npm
+
+# axe-core for the browser tests, from package-lock.json (npm from Debian when the machine has none).
+node_modules/.stamp-npm: package.json package-lock.json | .stamp-apt-test
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund
+	@touch $@
 
 # --- the two commands -------------------------------------------------------------------
 demo: setup
@@ -63,4 +69,4 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf demo-out bench/out tests/artifacts .stamp-apt .stamp-apt-test
+	rm -rf demo-out bench/out tests/artifacts node_modules .stamp-apt .stamp-apt-test
