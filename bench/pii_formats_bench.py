@@ -229,7 +229,7 @@ POSITIVE: list[Format] = [
     Format("ssn", "nnn-dddddd", _fill("9nn-7ddddd"), "A"),
     Format("ssn", "nnnnn-dddd", _fill("9nn7d-dddd"), "A"),
     Format("ssn", "nnnn-ddddd", _fill("9nn7-ddddd"), "B"),
-    Format("ssn", "nn-nddddddd (EIN)", _fill("nn-nddddddd"), "B"),
+    Format("ssn", "nn-ndddddd (EIN)", _fill("nn-ndddddd"), "B"),
     Format("ssn", "wrapped nnn-dd-\\ndddd", _fill("nnn-nd-dddd"), "B", wrap=True),
     Format("ssn", "cursive nnn-dd-dddd", _cursive(_fill("nnn-nd-dddd"), 0.5), "A"),
     # bank
@@ -390,6 +390,29 @@ SAFE_CARRIERS = [
 ]
 WIDTH = 68
 
+NOTES = [
+    "Notes:",
+    "",
+    "- First scoring of set B (before any change prompted by it), after = the finders as "
+    "committed then: found in text 97.2 % (700/720; all 20 misses were the `#` of "
+    "`#0530347`, the digits were burned: the score now ignores a leading `#`), in words "
+    "100 % (720/720); label right 85.1 %; harmless kept 97.6 % (371/380), the 9 burned "
+    "were all-digit reply codes without a label. Changes made after it (so set B is no "
+    "longer clean): card numbers grouped with dots, IBANs and 2-7 (EIN) groupings get "
+    "their labels, a look-alike word between two numbers is a number (\"golb\" in a "
+    "cursive card number, a set A value); a phone written with \"+\" and an IBAN outrank a "
+    "card (a stretch of their digits may pass Luhn), a 5-4 grouping is no routing number "
+    "(ZIP+4). The set B EIN format was wrong (2-8 digits) and was fixed to 2-7.",
+    "- All-digit reply codes (\"388-942\") are burned unless a \"code\"/\"ref\" label "
+    "precedes them: a random 3-3 number passes the check character 1 time in 23. Routing "
+    "reads the unredacted text, so burning one costs nothing but the pen pal's view of it.",
+    "- Values whose label says `number`: accounts without an \"account\" word, ids no "
+    "finder knows, cursive values whose digits no longer fit a pattern. They are burned all "
+    "the same (`[number removed]`).",
+    "- Text only: real OCR (Tesseract, PP-OCR) is not run here; `bench.redaction_bench` "
+    "measures the finders through it.",
+]
+
 
 def _prose(rng: random.Random, n: int) -> list[str]:
     sentences = sample_text.prose("eng")
@@ -517,9 +540,11 @@ def _word_cover(module: ModuleType, text: str) -> tuple[list[bool], list[str | N
 
 
 def _value_chars(text: str, p: Planted) -> list[int]:
-    """The characters that must be covered: all but spaces, and not the word a value was glued
-    to ("is" of "is415-555-0132" is no part of the phone number)."""
+    """The characters that must be covered: all but spaces, not a leading "#", and not the word a
+    value was glued to ("is" of "is415-555-0132" is no part of the phone number)."""
     start = p.start
+    if text.startswith("#", start):
+        start += 1  # "#0530347": the sign is a label, not part of the number
     if p.fmt.name.startswith("glued"):
         for word in sorted(GLUE_WORDS, key=len, reverse=True):
             if text.startswith(word, start):
@@ -668,9 +693,13 @@ def main(argv: list[str] | None = None) -> int:
     pos_letters, neg_letters = build(args.per_format, args.seed, halves)
     prose = prose_letters(random.Random(args.seed + 1), args.prose_letters)
     results = {}
+    seconds: dict[str, float] = {}
     for name, module in modules.items():
+        t0 = time.monotonic()
         results[name] = (score_positive(module, pos_letters), score_negative(module, neg_letters),
                          score_prose(module, prose))  # fmt: skip
+        seconds[name] = time.monotonic() - t0
+    n_letters = len(pos_letters) + len(neg_letters) + len(prose)
 
     out: list[str] = ["## PII formats (typed letter text)", ""]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -737,7 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     aw, at, as_, ast = results["after"][2]
     out.append(f"| ordinary words kept | {_pct(bw, bt)} | {_pct(aw, at)} | ≥ 98 % |")
     out.append(f"| safe numbers kept | {_pct(bs, bst)} | {_pct(as_, ast)} | ≥ 90 % |")
+    out.append(f"| ms per letter (text and words paths) | {1000 * seconds['before'] / n_letters:.1f} | "
+               f"{1000 * seconds['after'] / n_letters:.1f} | |")  # fmt: skip
     out.append("")
+    out += NOTES
     report = "\n".join(out)
     lines = [report]
     if args.details:

@@ -10,7 +10,8 @@ g/9 ... as cursive OCR reads them): "4lll ll1lll ll" is how PP-OCR read a card n
 that holds a real digit folds whole, glued to a word or not ("is415-555-0132"); a group with no
 real digit counts only when it stands alone and is joined to a number by a bare dash, dot or
 slash ("555-SSS-0142"), or sits next to one and is no word: made of the strongest look-alikes
-(l, I, O, o: "ll") or without a vowel ("gbss"). So "all", "sob" or "Bill" never become digits
+(l, I, O, o: "ll") or without a vowel ("gbss"), or stands between two numbers ("golb" in
+"4l53 3636 golb 4784"). So "all", "sob" or "Bill" never become digits
 on their own, and a run needs at least two real digits.
 
 A run of six or more digits is explained when every space-separated part of it is one of:
@@ -149,6 +150,12 @@ def number_runs(text: str) -> list[NumberRun]:
             if g.numeric or g.real or not standalone(g):
                 continue
             word = text[g.start : g.end]
+            left = k > 0 and joins[k - 1] is not None and groups[k - 1].numeric
+            right = k < len(joins) and joins[k] is not None and groups[k + 1].numeric
+            # Between two numbers it is a number: "4l53 3636 golb 4784".
+            if left and right and len(word) >= 3 and word.lower() not in _STRONG_WORDS:
+                g.numeric = changed = True
+                continue
             for n, join in ((k - 1, joins[k - 1] if k else None),
                             (k + 1, joins[k] if k < len(joins) else None)):  # fmt: skip
                 if join is None or not 0 <= n < len(groups) or not groups[n].numeric:

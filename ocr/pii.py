@@ -202,14 +202,15 @@ def _find_phones(doc: _Doc) -> list[_Span]:
             reason = "US phone number (phonenumbers)" if us else "phone number (phonenumbers)"
             # Written with its country code, it is a phone whatever else its digits look like
             # ("+49 30 1234567" is no Texas inmate number).
-            priority = 7 if match.raw_string.startswith("+") else 5
+            # (and no card number starts with "+", though a stretch of it may pass Luhn).
+            priority = 10 if match.raw_string.startswith("+") else 5
             spans.append(_Span("phone", match.start, match.end, reason, priority))
         for pattern in _PHONE_PATTERNS:
             for m in pattern.finditer(copy):
                 spans.append(_Span("phone", m.start(), m.end(), "phone number pattern", 5))
         for m in _INTL_PHONE.finditer(copy):
             if 8 <= _digit_count(m.group()) <= 15:
-                spans.append(_Span("phone", m.start(), m.end(), "international phone number", 7))
+                spans.append(_Span("phone", m.start(), m.end(), "international phone number", 10))
         for m in _TRUNK_PHONE.finditer(copy):
             if 9 <= _digit_count(m.group()) <= 12:
                 spans.append(_Span("phone", m.start(), m.end(), "phone number with a trunk 0", 5))
@@ -235,9 +236,9 @@ def _aba_ok(digits: str) -> bool:
 
 
 # Nine digits with the dash elsewhere: "911-701234", "91170-1234" (SSNs and ITINs written by
-# hand), and the 4-4-1 grouping banks print routing numbers in ("3222-7162-7").
+# hand; an EIN is 12-3456789), and the 4-4-1 grouping banks print routing numbers in ("3222-7162-7").
 _NINE_GROUPED = re.compile(
-    r"(?<![\d\-])\d{1,5}(?:[ \t]?-[ \t]?\d{1,6}){1,2}(?![\d\-])|(?<![\d\-])\d{4} \d{4} \d(?![\d\-])"
+    r"(?<![\d\-])\d{1,5}(?:[ \t]?-[ \t]?\d{1,7}){1,2}(?![\d\-])|(?<![\d\-])\d{4} \d{4} \d(?![\d\-])"
 )
 
 
@@ -249,9 +250,10 @@ def _find_ssns(doc: _Doc) -> list[_Span]:
         if len(digits) != 9 or _aba_ok(digits):
             continue  # a routing number: the bank finder's
         groups = [len(g) for g in re.findall(r"\d+", m.group())]
-        # 5-4 is also how a ZIP+4 is written: the address finder names it when a city is there.
-        priority = 2 if groups == [5, 4] else 6
-        spans.append(_Span("ssn", m.start(), m.end(), "nine-digit number, dashes anywhere (SSN)",
+        # 5-4 is also how a ZIP+4 is written: the address finder names it when a city is there;
+        # 2-7 is an EIN's shape, and a phone's abroad when it starts with a trunk 0 (09-7625400).
+        priority = {(5, 4): 2, (2, 7): 4}.get(tuple(groups), 6)
+        spans.append(_Span("ssn", m.start(), m.end(), "nine digits, dashes anywhere (SSN, ITIN, EIN)",
                            priority))  # fmt: skip
     for m in _NINE.finditer(doc.folded):
         # Nine bare digits: a routing number when the checksum holds (found by the bank
@@ -416,7 +418,7 @@ def _find_addresses(doc: _Doc) -> list[_Span]:
 
 # Payment cards -----------------------------------------------------------------------------------
 
-_GROUP_RUN = re.compile(r"\d+(?:[ \t\-–]{1,2}\d+)*")
+_GROUP_RUN = re.compile(r"\d+(?:[ \t\-–.]{1,2}\d+)*")  # "3532.0183.6657.7941" too
 _CARD_LABEL = re.compile(
     r"(?i)\b(?:card|visa|mastercard|master\s+card|amex|american\s+express|discover|debit|credit|cc)\b"
 )
@@ -470,6 +472,11 @@ _BANK_LABEL = re.compile(
     r"[^\d\n]{0,25}?(\d(?:[ \-]?\d){4,16})(?!\d)"
 )
 _LONG_RUN = re.compile(r"(?<!\d)\d{10,}(?!\d)")
+# An IBAN: country letters, two check digits, then groups of four (no checksum: OCR errors
+# would fail it, and the catch-all burns the digits anyway).
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ \t]?[A-Z0-9]{4}){2,7}(?:[ \t]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+)
 _NUMBER = re.compile(r"(?<!\d)\d(?:-?\d){3,16}(?!\d)")
 
 
@@ -483,7 +490,8 @@ def _find_bank(doc: _Doc) -> list[_Span]:
     for m in _NINE_GROUPED.finditer(doc.flat):
         digits = re.sub(r"\D", "", m.group())
         groups = [len(g) for g in re.findall(r"\d+", m.group())]
-        if len(digits) == 9 and _aba_ok(digits) and groups != [3, 2, 4]:  # 3-2-4 is an SSN
+        # 3-2-4 is an SSN's grouping, 5-4 a ZIP+4's: one in ten of those passes the checksum.
+        if len(digits) == 9 and _aba_ok(digits) and groups not in ([3, 2, 4], [5, 4]):
             spans.append(_Span("bank", m.start(), m.end(),
                                "bank routing number in groups (ABA checksum)", 7))  # fmt: skip
             routing.append((m.start(), m.end()))
@@ -491,6 +499,10 @@ def _find_bank(doc: _Doc) -> list[_Span]:
         spans.append(_Span("bank", m.start(1), m.end(1), "number labelled as a bank account", 17))
         if "rout" in m.group().lower() or "aba" in m.group().lower():
             routing.append((m.start(1), m.end(1)))
+    for m in _IBAN.finditer(doc.text):
+        if sum(c.isdigit() for c in m.group()) >= 10:
+            # Above a card: a 22-digit IBAN holds some stretch that passes the Luhn check.
+            spans.append(_Span("bank", m.start(), m.end(), "IBAN", 10))
     # Ten or more digits in a row that nothing else claimed: most likely an account number.
     for m in _LONG_RUN.finditer(doc.folded):
         spans.append(_Span("bank", m.start(), m.end(), "long number (possible account)", 2))
