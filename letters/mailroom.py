@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from letters.notifications import notify
+from letters.pages import load_words
 from letters.redaction import (
     active_covers,
     build_pdfs,
@@ -211,7 +212,8 @@ def recheck(session: Session, item: MailItem) -> list[PageProblem]:
         covers = active_covers(page)
         problems = []
         if covers or not page.verified:  # a page with no box went out as the finders saw it
-            problems = check_burned(decode_png(store.get(page.redacted_key)), covers, context)
+            problems = check_burned(decode_png(store.get(page.redacted_key)), covers, context,
+                                    engine=load_words(page).engine)
         problems += [f"{kind} in the transcription has no box on the page"
                      for kind in unboxed_transcription_findings(page, context)]
         page.verified = not problems

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from config.settings import get_settings
 from letters.states import PageStage
+from ocr.engines import EngineRule
 from ocr.envelope import read_envelope
 from ocr.errors import OcrFailed
 from ocr.images import decode_png, encode_png
@@ -39,7 +40,8 @@ def ocr_page(page_id: int) -> float:
     reader = read_envelope if kind == PageKind.envelope else read_page
     try:
         prepared, result = reader(img, languages=settings.ocr_languages,
-                                  timeout=settings.ocr_page_timeout_seconds)
+                                  timeout=settings.ocr_page_timeout_seconds,
+                                  rule=EngineRule.from_settings(settings))
         failure = ""
     except OcrFailed as exc:
         # A page that crashes the OCR engine fails alone: it waits for a person to transcribe.

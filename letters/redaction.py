@@ -22,6 +22,7 @@ from config.settings import get_settings
 from letters.pages import load_words
 from letters.states import Stage
 from ocr.bands import band_image
+from ocr.engines import TESSERACT, read_with
 from ocr.images import decode_png, encode_png
 from ocr.pdfbuild import searchable_pdf
 from ocr.pii import Finding, find_in_text, find_pii
@@ -34,7 +35,6 @@ from ocr.redact import (
     words_after_redaction,
 )
 from ocr.redact import verify_page as verify_burned
-from ocr.tesseract import ocr_image
 from ocr.types import Word, words_to_text
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
@@ -209,16 +209,19 @@ def find_redactions(item_id: str) -> list[int]:
         return to_verify
 
 
-def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext) -> list[str]:
+def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext, *,
+                 engine: str = TESSERACT) -> list[str]:
     """Fail closed: OCR the burned page again and run the finders on what is still readable.
 
+    The page is read again by the engine that read it first: re-reading a handwritten page
+    with Tesseract proves nothing, since Tesseract could not read it in the first place.
     Returns the problems found (kinds and counts, never values); empty means it passed.
     """
     settings = get_settings()
     # Only the bands around the boxes changed; the rest was already read and checked.
     result = verify_burned(
         band_image(burned, [c.box for c in covers]),
-        ocr=lambda img: ocr_image(img, languages=settings.ocr_languages,
+        ocr=lambda img: read_with(engine, img, languages=settings.ocr_languages,
                                   timeout=settings.ocr_page_timeout_seconds),
         **context.as_kwargs(),
     )
@@ -234,7 +237,9 @@ def verify_page(page_id: int) -> bool:
         burned = decode_png(get_blob_store().get(page.redacted_key))
         covers = active_covers(page)
         context = pii_context(session, page.item)
-    problems = check_burned(burned, covers, context)  # no transaction held while OCR runs
+        engine = load_words(page).engine
+    # No transaction is held while OCR runs.
+    problems = check_burned(burned, covers, context, engine=engine)
     with session_scope() as session:
         page = session.get(Page, page_id)
         page.verified = not problems
