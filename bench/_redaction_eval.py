@@ -2,8 +2,8 @@
 
 Used by `bench.redaction_bench`. One page goes: read_page → letters.redaction (finders,
 boxes, the words a pen pal reads) → burn → verify (re-OCR of the burned image) → searchable
-PDF → pdftotext. Each planted detail is then looked for in the three things a pen pal could read: the burned image (re-OCR'd), the redacted
-text and the PDF's text layer.
+PDF → pdftotext. Each planted detail is then looked for in the three things a pen pal could
+read: the burned image (re-OCR'd), the redacted text and the PDF's text layer.
 """
 
 from __future__ import annotations

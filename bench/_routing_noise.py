@@ -67,7 +67,7 @@ class NoiseResult:
     outcomes: Counter
 
 
-def run_noise(roster, *, per_person: int, seed: int, people: int | None = None) -> NoiseResult:  # noqa: ANN001
+def run_noise(roster, *, per_person: int, seed: int, people: int | None = None) -> NoiseResult:
     from sqlalchemy import select
 
     from letterbridge.samples.roster import facility_info

@@ -119,7 +119,7 @@ def time_steps(paths: list[Path]) -> dict[str, float]:
 
     spent = dict.fromkeys(STEPS, 0.0)
 
-    def timed(name: str, fn, *args):  # noqa: ANN001, ANN202
+    def timed(name: str, fn, *args):
         start = time.perf_counter()
         out = fn(*args)
         spent[name] += time.perf_counter() - start

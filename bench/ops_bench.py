@@ -98,7 +98,7 @@ class Stack:
         self.api = ""
         self.s3 = ""
 
-    def _pg(self):  # noqa: ANN202
+    def _pg(self):
         import psycopg
 
         return psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
@@ -240,7 +240,7 @@ def smtp_receiver() -> Iterator[tuple[int, list[tuple[float, str]]]]:
     received: list[tuple[float, str]] = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN202, N802
+        async def handle_DATA(self, server, session, envelope):
             body = envelope.content.decode(errors="replace")
             match = re.search(r"/letters/([0-9a-f]+)", body)
             received.append((time.time(), match.group(1) if match else ""))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-from bench._redaction_eval import LetterResult, evaluate_letter  # noqa: E402
-from letterbridge.samples import WATCH_TERMS, make_letter, make_roster  # noqa: E402
-from ocr.pii import KINDS  # noqa: E402
+from bench._redaction_eval import LetterResult, evaluate_letter
+from letterbridge.samples import WATCH_TERMS, make_letter, make_roster
+from ocr.pii import KINDS
 
 RESULTS = Path(__file__).parent / "results" / "redaction.md"
 NOTES = [

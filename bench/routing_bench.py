@@ -83,7 +83,7 @@ def _log(msg: str) -> None:
 # --- setup -----------------------------------------------------------------------------------
 
 
-def setup_database(home: Path, roster_size: int, seed: int):  # noqa: ANN201 - samples.Roster
+def setup_database(home: Path, roster_size: int, seed: int):  # samples.Roster
     os.environ["LETTERBRIDGE_HOME"] = str(home)
     os.environ.pop("LETTERBRIDGE_DATABASE_URL", None)
     from config.settings import reset_settings
@@ -106,7 +106,7 @@ def setup_database(home: Path, roster_size: int, seed: int):  # noqa: ANN201 - s
 
 def choose_cases(
     roster, *, per_style: int, strangers: int, no_match: int, seed: int, code_every: int
-) -> list[Case]:  # noqa: ANN001
+) -> list[Case]:
     from sqlalchemy import select
 
     from letterbridge.samples import make_stranger
@@ -182,7 +182,7 @@ def _shown(code: str | None) -> str | None:
 # --- envelopes ---------------------------------------------------------------------------------
 
 
-def read_envelope(case: Case, languages: str, degrade: str):  # noqa: ANN201 - SenderGuess
+def read_envelope(case: Case, languages: str, degrade: str):  # SenderGuess
     from letterbridge.samples import make_letter
     from ocr.envelope import read_envelope, read_sender
     from ocr.preprocess import estimate_geometry
@@ -201,7 +201,7 @@ def read_envelope(case: Case, languages: str, degrade: str):  # noqa: ANN201 - S
     truth = 180 if letter.transforms[0]["flipped"] else 0
     try:
         case.page_orientation_wrong = estimate_geometry(envelope).rotation not in (truth, None)
-    except Exception:  # noqa: BLE001 - a diagnostic only
+    except Exception:  # a diagnostic only
         case.page_orientation_wrong = False
     started = time.perf_counter()
     _, page = read_envelope(envelope, languages=languages)
@@ -258,7 +258,7 @@ class RunResult:
     seconds: float
 
 
-def run_scanner_runs(roster, *, letters: int, seed: int) -> list[RunResult]:  # noqa: ANN001
+def run_scanner_runs(roster, *, letters: int, seed: int) -> list[RunResult]:
     from letterbridge.samples import make_letter, make_scanner_run
     from ocr.split import PageInfo, classify_page, split_run
 
@@ -345,7 +345,7 @@ def summarise(cases: list[Case]) -> dict:
     return out
 
 
-def verdicts(summary: dict, runs: list[RunResult], noise=None) -> list[tuple[str, bool]]:  # noqa: ANN001
+def verdicts(summary: dict, runs: list[RunResult], noise=None) -> list[tuple[str, bool]]:
     checks = []
     if summary:
         checks.append(("misrouted letters = 0", all(s["misrouted"] == 0 for s in summary.values())))
@@ -369,7 +369,7 @@ def verdicts(summary: dict, runs: list[RunResult], noise=None) -> list[tuple[str
 def report(
     cases: list[Case],
     runs: list[RunResult],
-    noise,  # noqa: ANN001 - bench._routing_noise.NoiseResult | None
+    noise,  # bench._routing_noise.NoiseResult | None
     *,
     args: argparse.Namespace,
     seconds: float,

@@ -308,7 +308,7 @@ def populate(letters: int, seed: int = 1) -> dict:
 TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 
-def measure(client, paths: list[str], *, expect: int = 200) -> dict:  # noqa: ANN001
+def measure(client, paths: list[str], *, expect: int = 200) -> dict:
     server, wall = [], []
     for path in paths:
         started = time.perf_counter()
@@ -326,7 +326,7 @@ def measure(client, paths: list[str], *, expect: int = 200) -> dict:  # noqa: AN
     }
 
 
-def login(app, email: str):  # noqa: ANN001, ANN201
+def login(app, email: str):
     from fastapi.testclient import TestClient
 
     client = TestClient(app, follow_redirects=False)

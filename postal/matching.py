@@ -312,7 +312,7 @@ def _deliver(
 
 def _hold(
     reason: str, confidence: float, candidates: list[dict], *, inmate_id=None
-) -> MatchDecision:  # noqa: ANN001
+) -> MatchDecision:
     return MatchDecision(
         MatchOutcome.ambiguous, inmate_id, None, round(min(confidence, 0.89), 3), reason, [], candidates
     )

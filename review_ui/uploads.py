@@ -96,7 +96,7 @@ def start_ingest(token: str, folder: Path, uploaded_by: str, files: list[SavedFi
     """Hand the files to `letterbridge ingest` in its own process: OCR never runs in the web app."""
     paths = [str(folder / f.name) for f in files]
     log = (folder / "ingest.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - our own program, arguments are paths we wrote
+    process = subprocess.Popen(  # our own program, arguments are paths we wrote
         [sys.executable, "-m", "letterbridge", "ingest", "--uploaded-by", uploaded_by, *paths],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -102,7 +102,7 @@ class S3BlobStore:
         region: str = "us-east-1",
         sse: str = "",
         kms_key_id: str | None = None,
-        client=None,  # noqa: ANN001 - a boto3 S3 client
+        client=None,  # a boto3 S3 client
     ) -> None:
         import boto3
         from botocore.config import Config

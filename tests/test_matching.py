@@ -30,7 +30,7 @@ PEOPLE = [
 
 
 @pytest.fixture
-def roster(lb_home) -> dict[str, dict[str, int]]:  # noqa: ANN001
+def roster(lb_home) -> dict[str, dict[str, int]]:
     """The roster above in a fresh database: {number: {"inmate": id, "volunteer": id, "match": id}}.
     """
     ids: dict[str, dict[str, int]] = {}
@@ -77,12 +77,12 @@ def guess(
     )
 
 
-def decide(g: SenderGuess, **kwargs):  # noqa: ANN003, ANN201
+def decide(g: SenderGuess, **kwargs):
     with session_scope() as session:
         return match_sender(session, g, **kwargs)
 
 
-def test_exact_number_and_name_route_to_the_pen_pal(roster) -> None:  # noqa: ANN001
+def test_exact_number_and_name_route_to_the_pen_pal(roster) -> None:
     """GIVEN an envelope with a roster number, the matching name and facility
     WHEN the sender is matched
     THEN the letter is routed to that inmate's volunteer, with a reason naming the evidence."""
@@ -100,7 +100,7 @@ def test_exact_number_and_name_route_to_the_pen_pal(roster) -> None:  # noqa: AN
     assert d.flags == []
 
 
-def test_ocr_look_alikes_in_the_number_still_match(roster) -> None:  # noqa: ANN001
+def test_ocr_look_alikes_in_the_number_still_match(roster) -> None:
     """GIVEN the number read with O for 0, I for 1 and S for 5 ("C1234S", "4O32I-177")
     WHEN the sender is matched
     THEN it matches the roster number exactly (folded)."""
@@ -110,7 +110,7 @@ def test_ocr_look_alikes_in_the_number_still_match(roster) -> None:  # noqa: ANN
     assert d.outcome == "routed" and d.inmate_id == roster["40321-177"]["inmate"]
 
 
-def test_near_twins_route_only_where_number_and_name_agree(roster) -> None:  # noqa: ANN001
+def test_near_twins_route_only_where_number_and_name_agree(roster) -> None:
     """GIVEN two people at one facility, numbers one digit apart and names one letter apart
     WHEN each writes with his own number and name
     THEN each letter goes to his own pen pal."""
@@ -120,7 +120,7 @@ def test_near_twins_route_only_where_number_and_name_agree(roster) -> None:  # n
     assert (b.outcome, b.volunteer_id) == ("routed", roster["12345-679"]["volunteer"])
 
 
-def test_number_of_one_twin_with_the_name_of_the_other_is_held(roster) -> None:  # noqa: ANN001
+def test_number_of_one_twin_with_the_name_of_the_other_is_held(roster) -> None:
     """GIVEN an envelope whose number is Jon Smith's but whose name is John Smith's
     (one of them was misread, and we can't tell which)
     WHEN the sender is matched
@@ -131,7 +131,7 @@ def test_number_of_one_twin_with_the_name_of_the_other_is_held(roster) -> None: 
     assert {c["inmate_number"] for c in d.candidates[:2]} == {"12345-678", "12345-679"}
 
 
-def test_near_number_routes_when_name_and_facility_agree(roster) -> None:  # noqa: ANN001
+def test_near_number_routes_when_name_and_facility_agree(roster) -> None:
     """GIVEN a number one character off (no roster number matches exactly), with the name and
     facility of one roster person
     WHEN the sender is matched
@@ -143,7 +143,7 @@ def test_near_number_routes_when_name_and_facility_agree(roster) -> None:  # noq
     assert held.outcome == "ambiguous" and held.volunteer_id is None
 
 
-def test_name_and_facility_route_only_an_exact_unique_name(roster) -> None:  # noqa: ANN001
+def test_name_and_facility_route_only_an_exact_unique_name(roster) -> None:
     """GIVEN envelopes without a readable number
     WHEN the sender is matched on name and facility
     THEN an exact name at its facility routes; a name close to two people is held; a name
@@ -156,7 +156,7 @@ def test_name_and_facility_route_only_an_exact_unique_name(roster) -> None:  # n
     assert nobody.outcome == "unknown"
 
 
-def test_sender_not_on_the_roster_is_unknown(roster) -> None:  # noqa: ANN001
+def test_sender_not_on_the_roster_is_unknown(roster) -> None:
     """GIVEN a stranger with a number far from every roster number, even with a name one letter
     from a roster name at the same facility
     WHEN the sender is matched
@@ -168,7 +168,7 @@ def test_sender_not_on_the_roster_is_unknown(roster) -> None:  # noqa: ANN001
     assert decide(guess()).outcome == "unknown"
 
 
-def test_known_sender_without_an_active_pen_pal_is_no_match(roster) -> None:  # noqa: ANN001
+def test_known_sender_without_an_active_pen_pal_is_no_match(roster) -> None:
     """GIVEN a roster inmate with no match, and one whose volunteer left
     WHEN they write
     THEN the outcome is no_match with the inmate known and no volunteer."""
@@ -184,7 +184,7 @@ def test_known_sender_without_an_active_pen_pal_is_no_match(roster) -> None:  # 
     assert (d.outcome, d.volunteer_id) == ("no_match", None)
 
 
-def test_writing_from_another_facility_routes_and_flags_a_transfer(roster) -> None:  # noqa: ANN001
+def test_writing_from_another_facility_routes_and_flags_a_transfer(roster) -> None:
     """GIVEN an envelope with a roster number and name, from another facility than the roster's
     WHEN the sender is matched
     THEN the letter is routed and flagged likely_transfer; from the roster's facility it is not."""
@@ -202,7 +202,7 @@ def test_writing_from_another_facility_routes_and_flags_a_transfer(roster) -> No
     assert same.outcome == "routed" and same.flags == []
 
 
-def test_reply_code_routes_when_the_envelope_agrees(roster) -> None:  # noqa: ANN001
+def test_reply_code_routes_when_the_envelope_agrees(roster) -> None:
     """GIVEN a reply code on the envelope or in the letter, for the match of the sender
     WHEN the sender is matched
     THEN the letter is routed through that match, also when the envelope shows no number."""
@@ -219,7 +219,7 @@ def test_reply_code_routes_when_the_envelope_agrees(roster) -> None:  # noqa: AN
     )
 
 
-def test_reply_code_that_disagrees_with_the_envelope_is_held(roster) -> None:  # noqa: ANN001
+def test_reply_code_that_disagrees_with_the_envelope_is_held(roster) -> None:
     """GIVEN a reply code belonging to Marcus Reed's correspondence on Luis Ortiz's envelope
     WHEN the sender is matched
     THEN the letter is held as ambiguous (neither the code nor the envelope is trusted)."""
@@ -230,7 +230,7 @@ def test_reply_code_that_disagrees_with_the_envelope_is_held(roster) -> None:  #
     assert "reply code" in d.reason
 
 
-def test_reply_code_chooses_between_two_pen_pals(roster) -> None:  # noqa: ANN001
+def test_reply_code_chooses_between_two_pen_pals(roster) -> None:
     """GIVEN an inmate with two active pen pals
     WHEN he writes without a code, and with the code of one correspondence
     THEN without a code the letter is held; with it, it goes to that correspondence."""
@@ -252,7 +252,7 @@ def test_reply_code_chooses_between_two_pen_pals(roster) -> None:  # noqa: ANN00
     assert (d.outcome, d.match_id, d.volunteer_id) == ("routed", second_id, second_volunteer)
 
 
-def test_low_confidence_is_held_not_routed(roster) -> None:  # noqa: ANN001
+def test_low_confidence_is_held_not_routed(roster) -> None:
     """GIVEN an envelope that would route with confidence below the caller's minimum
     WHEN the sender is matched
     THEN it is held as ambiguous with the reason saying so."""

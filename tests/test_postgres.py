@@ -75,7 +75,7 @@ def lb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         admin.dispose()
 
 
-def _reuse(module) -> None:  # noqa: ANN001
+def _reuse(module) -> None:
     """Collect a module's database tests (and their fixtures) here, with this `lb_home`."""
     for name, obj in vars(module).items():
         if name.startswith("test_") and inspect.isfunction(obj):
@@ -109,7 +109,7 @@ def test_the_same_file_registered_by_many_workers_at_once_is_one_source(
         barrier.wait()
         try:
             ids.append(register_source(scan, uploaded_by="race").source_id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     procs = [subprocess.Popen(

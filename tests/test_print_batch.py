@@ -36,7 +36,7 @@ LETTERS = [
 PRINT_ORDER = ["Anna Smith", "José Martínez", "Dana Cruz", "Carl Young"]
 
 
-def approved_replies(session) -> None:  # noqa: ANN001 - Session
+def approved_replies(session) -> None:  # Session
     """Three facilities, four recipients, one volunteer matched with each; every reply approved."""
     volunteer = Volunteer(email="ana.perez@example.org", display_name="Ana P.")
     session.add(volunteer)

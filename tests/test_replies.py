@@ -29,7 +29,7 @@ LONG_TEXT = "\n\n".join(
 )
 
 
-def build_world(session) -> dict:  # noqa: ANN001 - Session
+def build_world(session) -> dict:  # Session
     """A federal facility with a PO box for mail, one inmate, two volunteers, one match,
     and a letter from the inmate routed to Ana."""
     facility = Facility(name="FCI Englewood", address_line="9595 West Quincy Avenue",
@@ -52,7 +52,7 @@ def build_world(session) -> dict:  # noqa: ANN001 - Session
     return {"facility": facility, "inmate": inmate, "ana": ana, "bo": bo, "item": item}
 
 
-def submitted(session, world: dict, text: str, **kwargs) -> Reply:  # noqa: ANN001
+def submitted(session, world: dict, text: str, **kwargs) -> Reply:
     reply = replies.save_draft(session, volunteer_id=world["ana"].id, text=text,
                                item_id=world["item"].id, actor="ana", **kwargs)
     return replies.submit(session, reply.id, actor="ana")

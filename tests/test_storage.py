@@ -19,7 +19,7 @@ EXPECTED_TABLES = {
 }
 
 
-def exercise_store(store) -> None:  # noqa: ANN001
+def exercise_store(store) -> None:
     data = b"\x89PNG fake page bytes"
     key = original_key(sha256_bytes(data))
     assert not store.exists(key)
