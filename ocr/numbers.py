@@ -279,7 +279,9 @@ def is_year(token: str) -> bool:
     return int(first.group(1)) < later <= int(first.group(1)) + 99
 
 
-_MONEY = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,7}(?:\.\d{1,2})?")
+_MONEY = re.compile(
+    r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d{1,7}(?:[.,]\d{1,2})?"
+)  # 1,500.00 / 1.500,00 (as in Mexico and Spain) / 250000
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥]|\b(?:US\$|USD|MXN|EUR))[ \t]?$", re.I)
 _CURRENCY_AFTER = re.compile(
     r"^[ \t]?(?:dollars?|d[óo]lares|bucks|cents|centavos|pesos|euros?|usd|mxn)\b", re.I
@@ -336,6 +338,10 @@ def _word_around(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# Letters a date or time may carry glued after it: "10:30:00am", "3/14/2024th" (sic).
+_SUFFIX = re.compile(r"(?i)am|pm|hrs?|h|th|st|nd|rd")
+
+
 def explain_token(text: str, start: int, end: int, *, sender: str = "") -> str | None:
     """The name of the rule that explains the written number text[start:end], or None."""
     written = text[start:end]
@@ -347,7 +353,7 @@ def explain_token(text: str, start: int, end: int, *, sender: str = "") -> str |
         return "sender's own number"
     if is_reply_code(whole, text[max(0, ws - 24) : ws]):
         return "reply code"
-    if ws < start or we > end:
+    if ws < start or (we > end and not _SUFFIX.fullmatch(text[end:we])):
         # Glued to letters ("is415-555-0132", "1990s"): only a decade may be.
         return "year" if is_year(whole) else None
     if is_date(written):

@@ -150,3 +150,18 @@ def test_distance_is_measured_on_folded_keys() -> None:
     assert distance("12345-678", "I2345 6T8".replace("T", "7")) == 0
     assert distance("12345-678", "12345-679") == 1
     assert distance("12345-678", "99999-999", limit=3) == 4
+
+
+@pytest.mark.parametrize("text", ["call +49 30 1234567", "Tel. 090-1234-5678", "+52 55 1234 5678"])
+def test_parts_of_phone_numbers_are_not_inmate_numbers(text: str) -> None:
+    """GIVEN international and trunk-0 phone numbers (their tails have a Texas or generic shape)
+    WHEN numbers are looked for
+    THEN none is found: a number that carries on past the candidate is no inmate number."""
+    assert find_numbers(text) == []
+
+
+def test_a_number_beside_a_phone_is_still_found() -> None:
+    """GIVEN an inmate number and, after a space, a phone number
+    WHEN numbers are looked for
+    THEN the inmate number is found."""
+    assert find_numbers("TDCJ 2231874 call 312-555-0142") == [("2231874", "tx")]

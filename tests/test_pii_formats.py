@@ -173,6 +173,7 @@ def test_money_rule_needs_a_currency():
     assert is_money("250000", before="about $ ")
     assert is_money("1,250", after=" dollars a month")
     assert is_money("300000", after=" pesos")
+    assert is_money("12.500,50", before="$")  # as written in Mexico
     assert not is_money("1,500.00")
     assert not is_money("4929381720456613", before="$")  # no amount has 16 digits
 
@@ -229,6 +230,8 @@ def test_sender_rule_folds_look_alikes():
         "2019-2024",
         "1998. In 2005",
         "on 3/14/2024 10",
+        "10:30:00am",
+        "$1.500,00 pesos",
     ],
 )
 def test_safe_numbers_stay_readable(value):
