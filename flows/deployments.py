@@ -44,7 +44,7 @@ from flows.intake import hot_folder_flow, process_sources_flow, s3_intake_flow
 from flows.print_batch import print_batch_flow
 from flows.recovery import recover_flow
 from flows.run_states import crash_live_runs
-from intake.hot_folder import HotFolder, snapshot
+from intake.hot_folder import HotFolder, odd_entries, snapshot
 from intake.s3 import S3Intake
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class IntakeSensor(threading.Thread):
         self.stopped = threading.Event()
         self.triggered: list[str] = []
 
-    def _busy(self, client) -> bool:  # noqa: ANN001 - a sync PrefectClient
+    def _busy(self, client) -> bool:  # a sync PrefectClient
         if not self.triggered:
             return False
         run = client.read_flow_run(self.triggered[-1])
@@ -276,7 +276,7 @@ class IntakeSensor(threading.Thread):
                     self.triggered.append(str(run.id))
                 except ObjectNotFound:  # `serve` has not registered the deployment yet
                     continue
-                except Exception:  # noqa: BLE001 - a sensor must outlive a server hiccup
+                except Exception:  # a sensor must outlive a server hiccup
                     log.exception("sensor for %s failed; trying again", self.deployment)
                     time.sleep(5)
 
@@ -292,7 +292,7 @@ def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], boo
         now = time.time()
         if any(now - seen.mtime_ns / 1e9 >= settle_seconds for seen in snapshot(folder).values()):
             return True
-        return hot.has_orphaned_claims()
+        return hot.has_orphaned_claims() or bool(odd_entries(folder))
 
     return check
 
@@ -364,7 +364,7 @@ def check_schedules_later(deployment_names: list[str], *, after_seconds: float =
         time.sleep(after_seconds)
         try:
             missing = unscheduled(deployment_names)
-        except Exception:  # noqa: BLE001 - a warning must not take the worker down
+        except Exception:  # a warning must not take the worker down
             log.exception("could not check the server's schedules")
             return
         if missing:

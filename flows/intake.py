@@ -74,12 +74,16 @@ def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 2
     """
     hot = HotFolder(Path(folder))
     hot.ensure()
+    set_aside = hot.set_aside_odd_entries()
     # First what a dead run left behind, then what was dropped since.
     claims = hot.orphaned_claims()
     fresh = settled_files(hot.root, settle_seconds=settle_seconds)[:max_files]
     if fresh and (claim := hot.claim(fresh)) is not None:
         claims.append(claim)
     if not claims:
+        if set_aside:
+            return Completed(message=f"hot folder: {len(set_aside)} entry(ies) that are not "
+                                     "files set aside in quarantine/")
         return Completed(message="nothing new")
     results: dict[str, list[str]] = {"done": [], "quarantined": [], "pending": []}
     try:

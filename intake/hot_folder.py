@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from intake.locks import try_flock
-from intake.sources import MAX_ATTEMPTS, UNFINISHED_SUFFIXES, register_file, source_outcome
+from intake.sources import (
+    MAX_ATTEMPTS,
+    UNFINISHED_SUFFIXES,
+    UnusableFile,
+    register_file,
+    source_outcome,
+    unusable_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +43,38 @@ class Seen:
     mtime_ns: int
 
 
+def _is_dropped_name(path: Path) -> bool:
+    """A name the scanner meant for us: not hidden, not a writer's temporary name."""
+    return (not path.name.startswith((".", "~"))
+            and path.suffix.lower() not in UNFINISHED_SUFFIXES)
+
+
 def _is_candidate(path: Path) -> bool:
-    name = path.name
-    return (not name.startswith((".", "~"))
-            and path.suffix.lower() not in UNFINISHED_SUFFIXES
-            and path.is_file() and not path.is_symlink())
+    return _is_dropped_name(path) and path.is_file() and not path.is_symlink()
+
+
+def odd_entries(folder: Path) -> list[tuple[Path, str]]:
+    """Entries at the top of the folder that are not plain files (pipes, devices, sockets,
+    links), each with the reason it will not be taken. Types are checked with stat before
+    anything is opened, so a FIFO or a link to /dev/zero cannot hang a run."""
+    odd: list[tuple[Path, str]] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            path = Path(entry.path)
+            if not _is_dropped_name(path):
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+                continue
+            if stat.S_ISLNK(mode):
+                reason = unusable_reason(path)  # what it leads to, if that is odd too
+                odd.append((path, reason or "a link, not a file: drop the file itself"))
+            else:
+                odd.append((path, unusable_reason(path) or "not a regular file"))
+    return sorted(odd)
 
 
 def snapshot(folder: Path) -> dict[Path, Seen]:
@@ -83,7 +118,8 @@ def move_no_clobber(src: Path, folder: Path, name: str | None = None) -> Path:
     """Move `src` into `folder` under its name, or name-2, name-3… if that is taken.
 
     A hard link fails when the target exists, so two runs can never overwrite each other's
-    files; the source is unlinked once the link exists.
+    files; the source is unlinked once the link exists. A symbolic link is moved as the link
+    itself, never what it points to.
     """
     folder.mkdir(parents=True, exist_ok=True)
     name = name or src.name
@@ -91,7 +127,7 @@ def move_no_clobber(src: Path, folder: Path, name: str | None = None) -> Path:
     for n in range(1, 10_000):
         target = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
         try:
-            os.link(src, target)
+            os.link(src, target, follow_symlinks=False)
         except FileExistsError:
             continue
         except OSError:
@@ -231,6 +267,16 @@ class HotFolder:
         return claims
 
     # outcomes -------------------------------------------------------------------------
+    def set_aside_odd_entries(self) -> list[Path]:
+        """Move pipes, devices, sockets and links dropped in the folder to quarantine/, each
+        with its reason: they are never taken, and would otherwise sit there unexplained."""
+        self.ensure()
+        moved = []
+        for path, reason in odd_entries(self.root):
+            with contextlib.suppress(FileNotFoundError):  # another run was quicker
+                moved.append(self.quarantine_file(path, f"the file was not taken: {reason}"))
+        return moved
+
     def quarantine_file(self, path: Path, reason: str) -> Path:
         target = move_no_clobber(path, self.quarantine)
         reason_file = target.with_name(f"{target.name}.reason.txt")
@@ -247,6 +293,8 @@ class HotFolder:
         for path in claim.files():
             try:
                 registered[path] = register_file(path, uploaded_by=uploaded_by)
+            except UnusableFile as exc:
+                self.quarantine_file(path, f"the file was not taken: {exc.reason}")
             except OSError as exc:
                 why = exc.strerror or exc.__class__.__name__
                 self.quarantine_file(path, f"the file could not be read: {why}")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(stderr=True)
@@ -78,22 +79,37 @@ def ingest(
     uploaded_by: Annotated[str, typer.Option(help="Who handed these in (for the audit log).")] = "",
     label: Annotated[str, typer.Option(help="Name of the batch in the Prefect UI.")] = "",
 ) -> None:
-    """Process scans into routed, redacted letters; waits until every item is processed."""
+    """Process scans into routed, redacted letters; waits until every item is processed.
+
+    Entries that are not readable files (pipes, devices, dangling or looping links, files
+    this user may not read) are skipped with their reason; the others go on. Exit code 0
+    once every other file was processed or quarantined.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.runtime import configure_prefect_env
-    from intake.sources import expand_paths, register_source
+    from intake.sources import Skipped, UnusableFile, register_source, scan_paths
     from letters.batch import pages_progress
 
-    files = expand_paths(paths)
-    missing = [p for p in files if not p.exists()]
-    if missing:
-        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")
+    found = scan_paths(paths)
+    if found.missing:
+        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in found.missing)}")
         raise typer.Exit(2)
-    if not files:
+    skipped = list(found.skipped)
+    registered = []
+    for path in found.files:
+        try:
+            registered.append(register_source(path, uploaded_by=uploaded_by))
+        except OSError as exc:  # it changed since the scan: one file never stops the others
+            reason = exc.reason if isinstance(exc, UnusableFile) else \
+                f"could not be read: {exc.strerror or type(exc).__name__}"
+            skipped.append(Skipped(path, reason))
+    for skip in skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(str(skip.path))}: {skip.reason}",
+                      soft_wrap=True)
+    if not registered:
         console.print("No files to ingest.")
         return
-    registered = [register_source(path, uploaded_by=uploaded_by) for path in files]
     for reg in registered:
         if reg.duplicate and reg.done:
             console.print(f"{reg.filename}: already ingested, nothing new to do")
@@ -112,7 +128,7 @@ def ingest(
                     try:
                         done, total = pages_progress(todo)
                         progress.update(bar, completed=done, total=total or None)
-                    except Exception:  # noqa: BLE001, S112 - progress is best effort
+                    except Exception:  # progress is best effort
                         continue
 
             watcher = threading.Thread(target=poll, daemon=True)

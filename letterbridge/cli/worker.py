@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 out = Console()
@@ -80,7 +81,7 @@ def worker(
         console.print(f"marked {crashed} flow run(s) of a dead worker as Crashed")
     try:
         deps.ensure_zombie_automation(settings.silent_run_seconds)
-    except Exception as exc:  # noqa: BLE001 - the worker runs without it; say so
+    except Exception as exc:  # the worker runs without it; say so
         console.print(f"[yellow]Could not create the automation that crashes silent flow runs "
                       f"({type(exc).__name__}); runs of a killed worker may stay Running.[/yellow]")
     _recover_at_start()
@@ -109,7 +110,7 @@ def worker(
         lock.close()
 
 
-def _one_worker_per_home(home: Path):  # noqa: ANN202 - an open file holding the lock
+def _one_worker_per_home(home: Path):  # an open file holding the lock
     """Two workers on one data folder would fight over its hot folder and runs: refuse."""
     import fcntl
 
@@ -133,7 +134,7 @@ def _recover_at_start() -> None:
         recover_flow(min_age_seconds=0, label="start-up")
 
 
-def _run_once(settings, *, settle: float, dispatch_to: str) -> None:  # noqa: ANN001
+def _run_once(settings, *, settle: float, dispatch_to: str) -> None:
     from flows.intake import hot_folder_flow, s3_intake_flow
 
     _recover_at_start()
@@ -216,15 +217,25 @@ def pool_submit(
     configure_prefect_env()
     from flows.deployments import pool_deployment_name
     from flows.intake import dispatch_sources
-    from intake.sources import expand_paths, register_file, source_outcome
+    from intake.sources import register_file, scan_paths, source_outcome
 
-    files = expand_paths(paths)
-    missing = [p for p in files if not p.exists()]
-    if missing:
-        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in missing)}")
+    found = scan_paths(paths)
+    if found.missing:
+        console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in found.missing)}")
         raise typer.Exit(2)
-    sources = list(dict.fromkeys(register_file(p, uploaded_by=uploaded_by or "pool-submit")
-                                 for p in files))
+    files = found.files
+    for skip in found.skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(str(skip.path))}: {skip.reason}",
+                      soft_wrap=True)
+    sources = []
+    for path in files:
+        try:
+            sources.append(register_file(path, uploaded_by=uploaded_by or "pool-submit"))
+        except OSError as exc:  # it changed since the scan: one file never stops the others
+            console.print(f"[yellow]skipped[/yellow] {escape(str(path))}: could not be read "
+                          f"({getattr(exc, 'reason', '') or exc.strerror or type(exc).__name__})",
+                          soft_wrap=True)
+    sources = list(dict.fromkeys(sources))
     todo = [sid for sid in sources if source_outcome(sid).status == "pending"]
     runs = dispatch_sources(pool_deployment_name(pool), todo, batch_size=max(1, batch_size))
     out.print(f"{len(files)} file(s): {len(sources) - len(todo)} already processed, "

@@ -1,0 +1,196 @@
+"""Faults end in the right state: odd files never stop the others nor hang, slow writers are
+waited for, and a mail server that is down never loses a letter's email."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from test_intake import import_roster, write_letters
+
+from intake.hot_folder import HotFolder, odd_entries, settled_files
+from intake.sources import scan_paths
+from storage.db import session_scope
+from storage.models import MailItem, SourceFile
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+# Tests run as root, and root reads a chmod-000 file anyway. Without these two capabilities
+# root is held to the permission bits like anyone else, so "unreadable" is real.
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+          "--inh-caps=-dac_override,-dac_read_search", "--"]
+
+
+def as_plain_user(args: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+    """Run `args` without root's power to read any file (as root without DAC override)."""
+    return subprocess.run([*NO_DAC, *args], capture_output=True, text=True, cwd=ROOT,
+                          check=False, **kwargs)
+
+
+def make_odd_folder(root: Path) -> dict[str, Path]:
+    """A folder of scans with one of each odd entry beside two good files.
+
+    scans/a-good.pdf          a file (the content does not matter for the scan)
+    scans/sub/b-good.png      a file in a sub-folder
+    scans/c-locked.pdf        chmod 000
+    scans/d-pipe.pdf          a FIFO (opening it would wait for a writer forever)
+    scans/e-zero.pdf          a link to /dev/zero (reading it never ends)
+    scans/f-gone.pdf          a link to a file that is not there
+    scans/g-self.pdf          a link to itself
+    scans/sub/h-loop          a link to the folder above (a walk would never end)
+    scans/.hidden.pdf         hidden: left out without a word
+    """
+    scans = root / "scans"
+    (scans / "sub").mkdir(parents=True)
+    paths = {
+        "good": scans / "a-good.pdf", "good_sub": scans / "sub" / "b-good.png",
+        "locked": scans / "c-locked.pdf", "pipe": scans / "d-pipe.pdf",
+        "zero": scans / "e-zero.pdf", "gone": scans / "f-gone.pdf",
+        "self": scans / "g-self.pdf", "loop": scans / "sub" / "h-loop",
+    }
+    paths["good"].write_bytes(b"%PDF-1.4 good")
+    paths["good_sub"].write_bytes(b"\x89PNG good")
+    paths["locked"].write_bytes(b"%PDF-1.4 locked")
+    paths["locked"].chmod(0)
+    os.mkfifo(paths["pipe"])
+    paths["zero"].symlink_to("/dev/zero")
+    paths["gone"].symlink_to(scans / "never-written.pdf")
+    paths["self"].symlink_to(paths["self"])
+    paths["loop"].symlink_to(scans, target_is_directory=True)
+    (scans / ".hidden.pdf").write_bytes(b"hidden")
+    return paths
+
+
+SCAN_SCRIPT = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from intake.sources import scan_paths\n"
+    "found = scan_paths([Path(a) for a in sys.argv[1:]])\n"
+    "print(json.dumps({'files': [str(p) for p in found.files],\n"
+    "                  'skipped': {str(s.path): s.reason for s in found.skipped},\n"
+    "                  'missing': [str(p) for p in found.missing]}))\n"
+)
+
+
+# --- 1. odd files ------------------------------------------------------------------------
+
+
+def test_odd_entries_are_skipped_with_a_reason_and_never_hang(tmp_path: Path) -> None:
+    """GIVEN a folder with two good files beside an unreadable file, a FIFO, a link to
+    /dev/zero, a dangling link, a link to itself and a folder loop, and the FIFO and the
+    /dev/zero link also named directly
+    WHEN it is scanned by a process that may not read the locked file (within 60 s)
+    THEN exactly the two good files are taken, and every odd entry is skipped once with its
+    reason in words."""
+    paths = make_odd_folder(tmp_path)
+    result = as_plain_user([sys.executable, "-c", SCAN_SCRIPT, str(tmp_path / "scans"),
+                            str(paths["pipe"]), str(paths["zero"])], timeout=60)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["files"] == [str(paths["good"]), str(paths["good_sub"])]
+    assert found["missing"] == []
+    skipped = found["skipped"]
+    assert skipped[str(paths["locked"])] == "could not be read: permission denied"
+    assert skipped[str(paths["pipe"])] == "a named pipe (FIFO), not a file"
+    assert skipped[str(paths["zero"])] == "a device, not a file"
+    assert skipped[str(paths["gone"])] == "a link to something that is not there"
+    assert skipped[str(paths["self"])] == "a link that leads back to itself (a loop)"
+    assert skipped[str(paths["loop"])] == "a link to a folder that contains it (a loop)"
+    assert len(skipped) == 6  # the FIFO and /dev/zero named twice are reported once each
+
+
+def test_a_name_that_does_not_exist_is_missing_not_skipped(tmp_path: Path) -> None:
+    """GIVEN a name with a typo beside a dangling link WHEN scanned THEN the typo is `missing`
+    (the command refuses it, as before) while the link, which exists, is skipped."""
+    (tmp_path / "gone.pdf").symlink_to(tmp_path / "nothing.pdf")
+    found = scan_paths([tmp_path / "scna.pdf", tmp_path / "gone.pdf"])
+    assert found.missing == [tmp_path / "scna.pdf"]
+    assert [s.path for s in found.skipped] == [tmp_path / "gone.pdf"]
+    assert found.files == []
+
+
+def test_the_hot_folder_sets_odd_entries_aside_without_opening_them(tmp_path: Path) -> None:
+    """GIVEN a hot folder with a FIFO, a link to /dev/zero, a dangling link and a link to a
+    real scan beside a settled scan
+    WHEN the folder is looked at THEN only the scan is a candidate, the sensor sees work, and
+    setting aside moves each odd entry (the link itself, never its target) to quarantine/
+    with its reason."""
+    from flows.deployments import hot_folder_has_work
+
+    hot = HotFolder(tmp_path / "hot")
+    hot.ensure()
+    outside = tmp_path / "elsewhere.pdf"
+    outside.write_bytes(b"%PDF-1.4 kept where it is")
+    os.mkfifo(hot.root / "pipe.pdf")
+    (hot.root / "zero.pdf").symlink_to("/dev/zero")
+    (hot.root / "gone.pdf").symlink_to(tmp_path / "nothing.pdf")
+    (hot.root / "link.pdf").symlink_to(outside)
+    scan = hot.root / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 a scan")
+    old = time.time() - 60
+    os.utime(scan, (old, old))
+
+    assert [p.name for p, _ in odd_entries(hot.root)] == ["gone.pdf", "link.pdf", "pipe.pdf",
+                                                          "zero.pdf"]
+    assert settled_files(hot.root, settle_seconds=0.1) == [scan]
+    scan.rename(tmp_path / "scan.pdf")  # only odd entries left: still work for a run
+    assert hot_folder_has_work(hot.root, settle_seconds=0.1)()
+
+    moved = hot.set_aside_odd_entries()
+    assert sorted(p.name for p in moved) == ["gone.pdf", "link.pdf", "pipe.pdf", "zero.pdf"]
+    reasons = {p.name: (hot.quarantine / f"{p.name}.reason.txt").read_text().strip()
+               for p in moved}
+    assert reasons == {
+        "gone.pdf": "the file was not taken: a link to something that is not there",
+        "link.pdf": "the file was not taken: a link, not a file: drop the file itself",
+        "pipe.pdf": "the file was not taken: a named pipe (FIFO), not a file",
+        "zero.pdf": "the file was not taken: a device, not a file",
+    }
+    assert (hot.quarantine / "link.pdf").is_symlink()
+    assert outside.read_bytes() == b"%PDF-1.4 kept where it is"
+    assert not any(hot.root.glob("*.pdf"))
+    assert not hot_folder_has_work(hot.root, settle_seconds=0.1)()
+
+
+@pytest.mark.prefect
+def test_ingest_of_a_folder_with_odd_files_processes_the_rest_and_exits_0(
+        prefect_api: str, lb_home: Path, tmp_path: Path) -> None:
+    """GIVEN a roster and a folder holding one real letter beside an unreadable copy of
+    another, a FIFO, a link to /dev/zero, a dangling link and a folder loop, with the FIFO
+    also named on the command line
+    WHEN `letterbridge ingest` runs as a user who may not read the locked file
+    THEN it ends within five minutes with exit code 0 and no traceback, prints each odd entry
+    with its reason, and the letter is processed (the only source)."""
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    [letter, locked] = write_letters(roster, scans, 2)
+    locked.chmod(0)
+    os.mkfifo(scans / "pipe.pdf")
+    (scans / "zero.pdf").symlink_to("/dev/zero")
+    (scans / "gone.pdf").symlink_to(scans / "nothing.pdf")
+    (scans / "again").symlink_to(scans, target_is_directory=True)
+
+    result = as_plain_user([str(VENV_BIN / "letterbridge"), "ingest", str(scans),
+                            str(scans / "pipe.pdf")], timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    flat = " ".join(output.split())  # rich wraps long lines
+    for name, reason in (("scan-0001.pdf", "could not be read: permission denied"),
+                         ("pipe.pdf", "a named pipe (FIFO), not a file"),
+                         ("zero.pdf", "a device, not a file"),
+                         ("gone.pdf", "a link to something that is not there"),
+                         ("again", "a link to a folder that contains it (a loop)")):
+        assert f"{name}: {reason}" in flat, (name, flat)
+    with session_scope() as session:
+        sources = session.scalars(select(SourceFile)).all()
+        assert [s.filename for s in sources] == [letter.name]
+        [item] = session.scalars(select(MailItem)).all()
+        assert item.status in {"released", "needs_review"}
