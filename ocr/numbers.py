@@ -12,7 +12,8 @@ real digit counts only when it stands alone and is joined to a number by a bare 
 slash ("555-SSS-0142"), or sits next to one and is no word: made of the strongest look-alikes
 (l, I, O, o: "ll") or without a vowel ("gbss"), or stands between two numbers ("golb" in
 "4l53 3636 golb 4784"). So "all", "sob" or "Bill" never become digits
-on their own, and a run needs at least two real digits.
+on their own, and a run needs at least two real digits, and a group that is plainly a number
+(all digits, or a digit other than 0, 1, 5: "G00D" and "1S" are words OCR read with digits).
 
 A run of six or more digits is explained when every space-separated part of it is one of:
 a date, a time, money, a page number, a year (or decade, or range of years), the program's reply
@@ -96,6 +97,9 @@ class NumberRun:
     real_digits: int
     tokens: list[Token]
     wrapped: bool  # crosses a line break
+    # Some group is plainly a number: all digits, or holding a digit other than 0, 1 and 5.
+    # "1S G00D" is words OCR read with 1/0/5 for I/O/S; "4lll ll1lll ll" is a number.
+    evident: bool = True
 
 
 def _join(gap: str) -> str | None:
@@ -184,8 +188,12 @@ def number_runs(text: str) -> list[NumberRun]:
             else:
                 tokens.append(Token(g.start, g.end, g.end - g.start))
         digits = "".join(TO_DIGIT.get(c, c) for g in members for c in text[g.start : g.end])
+        evident = any(
+            text[g.start : g.end].isdigit() or any(c in "2346789" for c in text[g.start : g.end])
+            for g in members
+        )
         runs.append(NumberRun(members[0].start, members[-1].end, digits,
-                              sum(g.real for g in members), tokens, wrapped))  # fmt: skip
+                              sum(g.real for g in members), tokens, wrapped, evident))  # fmt: skip
         current.clear()
 
     for i, g in enumerate(groups):
@@ -412,7 +420,7 @@ def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]
     text = text.translate(_DASHES)
     spans: list[tuple[int, int]] = []
     for run in number_runs(text):
-        if len(run.digits) < MIN_DIGITS or run.real_digits < MIN_REAL_DIGITS:
+        if len(run.digits) < MIN_DIGITS or run.real_digits < MIN_REAL_DIGITS or not run.evident:
             continue
         if explain_run(text, run, sender=sender) is not None:
             continue

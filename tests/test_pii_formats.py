@@ -127,6 +127,14 @@ def test_ordinary_words_never_become_a_number(text):
     assert found(text) == []
 
 
+def test_words_ocr_read_with_digits_are_not_numbers():
+    """GIVEN words OCR read with 1/0/5 for I/O/S ("1S G00D", "B00K") WHEN only the
+    catch-all looks THEN nothing is burned: no group in them is plainly a number."""
+    assert gate("ON THE 2nd AT 9am IT 1S G00D, 4th time") == []
+    assert gate("the B00K 1S G00D") == []
+    assert gate("the card 1S 4lll ok") == ["1S 4lll"]  # a 4 is no letter's look-alike
+
+
 def test_a_run_needs_two_real_digits_and_six_digits():
     """GIVEN look-alike words with one real digit, and a 5-digit number
     WHEN only the catch-all looks THEN neither is a number."""
