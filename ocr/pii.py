@@ -200,9 +200,9 @@ def _find_phones(doc: _Doc) -> list[_Span]:
         for match in PhoneNumberMatcher(copy, "US", leniency=Leniency.POSSIBLE, max_tries=65535):
             us = match.number.country_code == 1
             reason = "US phone number (phonenumbers)" if us else "phone number (phonenumbers)"
-            # Written with its country code, it is a phone whatever else its digits look like
-            # ("+49 30 1234567" is no Texas inmate number).
-            # (and no card number starts with "+", though a stretch of it may pass Luhn).
+            # Written with its country code, it is a phone whatever else its digits look like:
+            # "+49 30 1234567" is no Texas inmate number, and no card number starts with "+"
+            # (though a stretch of its digits may pass the Luhn check).
             priority = 10 if match.raw_string.startswith("+") else 5
             spans.append(_Span("phone", match.start, match.end, reason, priority))
         for pattern in _PHONE_PATTERNS:
@@ -704,7 +704,7 @@ def _catch_all(text: str, sender: str, specific: list[_Span]) -> list[_Span]:
     Only the rest is added, so two values written side by side stay two findings and each keeps
     its label; a rest of lower-case letters glued to a found value ("is" of "is415-555-0132")
     is part of a word, not of the number (capitals stay with it: "P" of "P990037477", and so do
-look-alikes that are no word: "ll" of "4lll ll1lll ll").
+    look-alikes that are no word: "ll" of "4lll ll1lll ll").
     """
     taken = sorted((s.start, s.end) for s in specific)
     out: list[_Span] = []
