@@ -23,6 +23,7 @@ from letters.redaction import (
     check_burned,
     pii_context,
     rebuild_delivery,
+    record_failed_check,
     unboxed_transcription_findings,
 )
 from letters.release import needs_acknowledgement, release_blockers
@@ -50,7 +51,15 @@ class ItemNotFound(LookupError):
 
 
 class ActionRefused(Exception):
-    """A mailroom move that the item's state does not allow; `str()` says why."""
+    """A mailroom move that the item's state does not allow; `str()` says why.
+
+    `keep` says the session holds something worth keeping anyway (the results of a check the
+    refusal was based on): the caller commits instead of rolling back.
+    """
+
+    def __init__(self, message: str, *, keep: bool = False) -> None:
+        super().__init__(message)
+        self.keep = keep
 
 
 def _item(session: Session, item_id: str) -> MailItem:
@@ -212,8 +221,11 @@ def recheck(session: Session, item: MailItem) -> list[PageProblem]:
         covers = active_covers(page)
         problems = []
         if covers or not page.verified:  # a page with no box went out as the finders saw it
-            problems = check_burned(decode_png(store.get(page.redacted_key)), covers, context,
-                                    engine=load_words(page).engine)
+            result = check_burned(decode_png(store.get(page.redacted_key)), covers, context,
+                                  engine=load_words(page).engine)
+            problems = list(result.problems)
+            if not result.passed:
+                record_failed_check(session, page, result)
         problems += [f"{kind} in the transcription has no box on the page"
                      for kind in unboxed_transcription_findings(page, context)]
         page.verified = not problems
@@ -244,10 +256,12 @@ def release_item(session: Session, item_id: str, *, actor: str,
     problems = recheck(session, item)
     if (asked or problems) and not acknowledge:
         what = "; ".join(f"page {p.page}: {', '.join(p.problems)}" for p in problems)
+        session.flush()
         raise ActionRefused(
             (f"the check still finds {what}. " if what else
              "its redaction could not be checked automatically. ")
-            + "Look at every page, box what is left, and confirm that you checked it")
+            + "Look at every page, box what is left, and confirm that you checked it",
+            keep=True)
     if asked or problems:
         audit(session, "release_acknowledged", actor=actor, item_id=item_id,
               reasons=list(item.review_reasons),

@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 from config.settings import get_settings
 from letters.pages import load_words
 from letters.states import Stage
-from ocr.bands import band_image
+from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
 from ocr.images import decode_png, encode_png
 from ocr.pdfbuild import searchable_pdf
 from ocr.pii import Finding, find_in_text, find_pii
 from ocr.redact import (
     Cover,
+    Verification,
     burn,
     covers_from_findings,
     marker,
@@ -210,22 +211,25 @@ def find_redactions(item_id: str) -> list[int]:
 
 
 def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext, *,
-                 engine: str = TESSERACT) -> list[str]:
+                 engine: str = TESSERACT) -> Verification:
     """Fail closed: OCR the burned page again and run the finders on what is still readable.
 
     The page is read again by the engine that read it first: re-reading a handwritten page
     with Tesseract proves nothing, since Tesseract could not read it in the first place.
-    Returns the problems found (kinds and counts, never values); empty means it passed.
+    Its problems say what was found (kinds and counts, never values), its regions where, in
+    the page's coordinates.
     """
     settings = get_settings()
     # Only the bands around the boxes changed; the rest was already read and checked.
+    bands = bands_of(burned, [c.box for c in covers])
     result = verify_burned(
-        band_image(burned, [c.box for c in covers]),
+        bands.image,
         ocr=lambda img: read_with(engine, img, languages=settings.ocr_languages,
                                   timeout=settings.ocr_page_timeout_seconds),
         **context.as_kwargs(),
     )
-    return result.problems
+    result.regions = [(kind, bands.to_page(box)) for kind, box in result.regions]
+    return result
 
 
 def verify_page(page_id: int) -> bool:
@@ -239,14 +243,20 @@ def verify_page(page_id: int) -> bool:
         context = pii_context(session, page.item)
         engine = load_words(page).engine
     # No transaction is held while OCR runs.
-    problems = check_burned(burned, covers, context, engine=engine)
+    result = check_burned(burned, covers, context, engine=engine)
     with session_scope() as session:
         page = session.get(Page, page_id)
-        page.verified = not problems
-        if problems:
-            audit(session, "redaction_verification_failed", actor="auto", item_id=page.item_id,
-                  page=page.index, problems=problems)
-    return not problems
+        page.verified = result.passed
+        if not result.passed:
+            record_failed_check(session, page, result)
+    return result.passed
+
+
+def record_failed_check(session: Session, page: Page, result: Verification) -> None:
+    """The audit event the mailroom shows: what kinds were found and where (boxes, no values)."""
+    audit(session, "redaction_verification_failed", actor="auto", item_id=page.item_id,
+          page=page.index, problems=result.problems,
+          regions=[[kind, *map(int, box)] for kind, box in result.regions])
 
 
 __all__ = [
@@ -256,6 +266,7 @@ __all__ = [
     "build_pdfs",
     "burn_page",
     "check_burned",
+    "record_failed_check",
     "find_details",
     "find_redactions",
     "marker",

@@ -8,6 +8,7 @@ burning changed at a fraction of a whole page's OCR time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,13 +57,38 @@ def _snap_to_gaps(img: np.ndarray, ranges: list[tuple[int, int]]) -> list[tuple[
     return merged
 
 
-def band_image(img: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+@dataclass(frozen=True)
+class Bands:
+    """The stacked bands, and where each came from on the page."""
+
+    image: np.ndarray
+    # (first row in `image`, first row on the page, rows) for each band
+    spans: tuple[tuple[int, int, int], ...] = ()
+
+    def to_page(self, box: Box) -> Box:
+        """A box read on the stacked bands, in the page's coordinates."""
+        x0, y0, x1, y1 = box
+        for at, start, rows in self.spans:
+            if at <= (y0 + y1) / 2 < at + rows:
+                return (x0, y0 - at + start, x1, y1 - at + start)
+        return box  # the whole page was read (no boxes): coordinates are the page's
+
+
+def bands_of(img: np.ndarray, boxes: Sequence[Box]) -> Bands:
     """The page's bands around `boxes`, stacked top to bottom with white gaps."""
     if not boxes:
-        return img
+        return Bands(img)
     ranges = _snap_to_gaps(img, band_ranges(boxes, img.shape[0]))
     white = np.full((GAP, img.shape[1]), 255, dtype=img.dtype)
     parts: list[np.ndarray] = [white]
+    spans, at = [], GAP
     for start, end in ranges:
         parts += [img[start:end], white]
-    return np.vstack(parts)
+        spans.append((at, start, end - start))
+        at += end - start + GAP
+    return Bands(np.vstack(parts), tuple(spans))
+
+
+def band_image(img: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+    """The page's bands around `boxes`, stacked top to bottom with white gaps."""
+    return bands_of(img, boxes).image

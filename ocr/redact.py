@@ -195,6 +195,8 @@ def mixed_words(words: Sequence[Word], *, sender_number: str | None = None) -> i
 class Verification:
     passed: bool
     problems: list[str] = field(default_factory=list)  # kinds and counts, never values
+    # Where each problem was read (kind, box in the image that was read), for a person to see.
+    regions: list[tuple[str, Box]] = field(default_factory=list, compare=False)
 
 
 # Tesseract reads a burned box as a "word" now and then ("M9" across a card number's box).
@@ -256,10 +258,17 @@ def verify_page(
     mixed = mixed_words(rest, sender_number=sender_number)
     if mixed:
         problems.append(f"{mixed} word(s) mixing letters and digits still readable")
-    at_signs = sum(1 for w in rest if "@" in w.text)
+    at_signs = [w for w in rest if "@" in w.text]
     if at_signs:
-        problems.append(f"{at_signs} word(s) with '@' still readable")
-    return Verification(not problems, problems)
+        problems.append(f"{len(at_signs)} word(s) with '@' still readable")
+    regions = [(f.kind, tuple(box)) for f in findings for box in f.boxes]
+    regions += [("@", w.box) for w in at_signs]
+    if numbers or mixed:  # the lines that hold them: the counters do not say which word
+        sender = sender_key(sender_number)
+        regions += [("number", w.box) for w in rest
+                    if sum(c.isdigit() for c in w.text) >= 2
+                    and not (sender and sender in canonical_id(w.text))]
+    return Verification(not problems, problems, regions)
 
 
 # A line of words Tesseract read this badly is usually not text at all: it can hide a number

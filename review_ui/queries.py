@@ -370,7 +370,7 @@ class Waiting:
     letters_waiting: int  # their letters in the mailroom queue
 
 
-def _waiting_query():  # noqa: ANN202 - a Select of (Inmate, since, letters)
+def _waiting_query():  # a Select of (Inmate, since, letters)
     has_active = (
         select(Match.id).where(Match.inmate_id == Inmate.id, Match.active.is_(True)).exists()
     )
@@ -452,7 +452,7 @@ def facilities(
     return [(facility, count) for facility, count in rows], total
 
 
-def matches_of(db: Session, *, inmate_id: int | None = None, volunteer_id: int | None = None):  # noqa: ANN201
+def matches_of(db: Session, *, inmate_id: int | None = None, volunteer_id: int | None = None):
     query = select(Match).options(joinedload(Match.inmate), joinedload(Match.volunteer))
     if inmate_id is not None:
         query = query.where(Match.inmate_id == inmate_id)
@@ -508,16 +508,22 @@ def audit_actions(db: Session) -> list[str]:
     return list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
 
 
-def page_problems(db: Session, item_id: str) -> dict[int, list[str]]:
-    """The last failed redaction check of each page (kinds and counts, never values)."""
+def page_problems(db: Session, item_id: str) -> dict[int, dict]:
+    """The last failed redaction check of each page: {"problems": [...], "regions": [...]}
+    (kinds, counts and boxes, never values). A page checked since without problems drops out."""
     events = db.scalars(
         select(AuditEvent)
         .where(AuditEvent.item_id == item_id,
-               AuditEvent.action.in_(("redaction_verification_failed", "release_acknowledged")))
+               AuditEvent.action == "redaction_verification_failed")
         .order_by(AuditEvent.at, AuditEvent.id)
     )
-    problems: dict[int, list[str]] = {}
+    problems: dict[int, dict] = {}
     for event in events:
-        if event.action == "redaction_verification_failed" and "page" in event.detail:
-            problems[int(event.detail["page"])] = list(event.detail.get("problems", []))
-    return problems
+        if "page" in event.detail:
+            problems[int(event.detail["page"])] = {
+                "problems": list(event.detail.get("problems", [])),
+                "regions": [r for r in event.detail.get("regions", []) if len(r) == 5],
+            }
+    verified = set(db.scalars(select(Page.index).where(Page.item_id == item_id,
+                                                       Page.verified.is_(True))))
+    return {n: found for n, found in problems.items() if n not in verified}

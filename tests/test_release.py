@@ -262,3 +262,26 @@ def test_a_sender_who_disagrees_with_the_envelope_needs_confirmation(lb_home: Pa
     with session_scope() as session:
         event = session.query(AuditEvent).filter_by(item_id=item_id, action="sender_set").one()
         assert event.detail["mismatch"] == ["name", "number"]
+
+
+def test_a_failed_check_says_where_on_the_page_it_read_the_detail() -> None:
+    """GIVEN a burned page where a phone number beside a box is still readable, low on the page
+    WHEN the page is checked (on the bands around its boxes) THEN it fails, and the region it
+    reports lies over the number in the page's own coordinates (for the mailroom's outline)."""
+    import cv2
+
+    from letters.redaction import PiiContext, check_burned
+    from ocr.redact import Cover
+
+    page = np.full((1400, 1700), 255, np.uint8)
+    cv2.putText(page, "Dear Ana, all is well here.", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6,
+                0, 3)
+    cv2.putText(page, "call 312-555-0142 soon", (120, 1000), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+    box = (1300, 960, 1500, 1010)  # a burned box on the number's line, past its end
+    page[box[1]:box[3], box[0]:box[2]] = 0
+    result = check_burned(page, [Cover("manual", box)], PiiContext())
+    assert not result.passed
+    kinds = {kind for kind, _ in result.regions}
+    assert kinds & {"phone", "number"}
+    x0, y0, x1, y1 = next(b for kind, b in result.regions if kind in {"phone", "number"})
+    assert 900 < (y0 + y1) / 2 < 1020 and x0 >= 150 and x1 <= 700

@@ -267,7 +267,10 @@ def release(
         mailroom.release_item(db, item.id, actor=user.email, acknowledge=bool(acknowledge))
         db.commit()
     except _domain_errors() as exc:
-        db.rollback()
+        if getattr(exc, "keep", False):
+            db.commit()  # the pages' new check results, shown on the letter
+        else:
+            db.rollback()
         message = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
         return redirect(request, f"/letters/{item.id}", f"Not released: {message}", error=True)
     return redirect(request, f"/mailroom/next?after={item.id}", "Released.")
