@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ LINE_MIN_SCORE = 0.5
 REC_BATCH = 6  # lines per recogniser call (rapidocr's default)
 REC_HEIGHT = 48  # the recogniser's input height (PP-OCRv6 rec: 3x48xW)
 REC_MIN_WIDTH = 320
+# Bumped when what run_ppocr returns for the same image and options changes (recorded answers
+# of another revision are then not replayed; tests/ocr_replay.py).
+WRAPPER_REVISION = 1
 
 _INSTALL_HINT = (
     "the second OCR engine (PP-OCR) is not installed: run `pip install rapidocr onnxruntime` "
@@ -314,12 +318,13 @@ def _line_words(line: _Line) -> list[dict[str, Any]]:
     if current:
         groups.append(current)
     width = line.crop.shape[1]
+    cuts = [_gap_between(line.crop, a[-1][2], b[0][2]) for a, b in zip(groups, groups[1:], strict=False)]
     words = []
     for i, group in enumerate(groups):
-        # A word owns the crop from halfway to the previous word's last character to halfway
-        # to the next word's first: the space between them is split in the middle.
-        left = 0.0 if i == 0 else (groups[i - 1][-1][2] + group[0][2]) / 2
-        right = float(width) if i == len(groups) - 1 else (group[-1][2] + groups[i + 1][0][2]) / 2
+        # A word owns the cut from the middle of the blank gap before it to the middle of the
+        # blank gap after it: the space between two words is split where there is no ink.
+        left = 0.0 if i == 0 else cuts[i - 1]
+        right = float(width) if i == len(groups) - 1 else cuts[i]
         box = _ink_box(line.crop, left, right)
         if box is None:
             box = (int(left), 0, int(math.ceil(right)), line.crop.shape[0])
@@ -329,6 +334,28 @@ def _line_words(line: _Line) -> list[dict[str, Any]]:
             "box": _to_page(line.back, box),
         })
     return words
+
+
+def _gap_between(crop: np.ndarray, x_last: float, x_next: float) -> float:
+    """Where to split two words: the middle of the widest ink-free run of columns between the
+    last character of one and the first of the next (CTC places each character on its ink),
+    in the middle half of the line's rows (the cut's margins may hold the neighbour lines'
+    ascenders and descenders). Halfway between the two when no column there is blank."""
+    a, b = max(0, int(x_last)), min(crop.shape[1], int(math.ceil(x_next)))
+    if b - a < 2:
+        return (x_last + x_next) / 2
+    h = crop.shape[0]
+    core = crop[h // 4 : h - h // 4, a:b] < _ink_threshold(crop)
+    blank = ~core.any(axis=0)
+    best_len, best_mid, run_start = 0, (x_last + x_next) / 2, None
+    for i, empty in enumerate([*blank.tolist(), False]):
+        if empty and run_start is None:
+            run_start = i
+        elif not empty and run_start is not None:
+            if i - run_start > best_len:
+                best_len, best_mid = i - run_start, a + (run_start + i) / 2
+            run_start = None
+    return best_mid
 
 
 def _to_page(back: np.ndarray, box: tuple[int, int, int, int]) -> list[int]:
@@ -367,14 +394,13 @@ def run_ppocr(img: np.ndarray, *, det_max_side: int = DET_MAX_SIDE, timeout: flo
 def engine_version() -> str:
     """What answers: the rapidocr and onnxruntime releases and the two models' file sizes."""
     try:
-        import onnxruntime  # optional engine: see _build_engine
-        import rapidocr
-    except ImportError:
+        versions = f"rapidocr {metadata.version('rapidocr')}, onnxruntime {metadata.version('onnxruntime')}"
+        root = model_dir()
+    except (metadata.PackageNotFoundError, PpocrMissing):
         return "not installed"
-    root = model_dir()
     sizes = "/".join(str((root / name).stat().st_size) if (root / name).is_file() else "missing"
                      for name in (DET_MODEL, REC_MODEL))
-    return f"rapidocr {rapidocr.__version__}, onnxruntime {onnxruntime.__version__}, PP-OCRv6 small ({sizes})"
+    return f"{versions}, PP-OCRv6 small det/rec ({sizes} bytes), wrapper {WRAPPER_REVISION}"
 
 
 # --- from raw output to our types ---------------------------------------------------------
@@ -383,7 +409,8 @@ def engine_version() -> str:
 def words_from_output(raw: bytes, img: np.ndarray) -> list[Word]:
     """Words in reading order, with boxes on the ink of `img` (the image PP-OCR read) and line
     keys: detector lines that share a row of the page are one line (block 1); a gap of more
-    than 1.8 line heights starts a new paragraph. Lines read below LINE_MIN_SCORE are dropped."""
+    than 1.6 times the page's usual line pitch starts a new paragraph. Lines read below
+    LINE_MIN_SCORE are dropped."""
     rows: list[dict[str, Any]] = []  # {"top", "bottom", "mid", "words"}
     for item in json.loads(raw.decode("utf-8"))["lines"]:
         quad = np.asarray(item["quad"], dtype=np.float32)
@@ -401,14 +428,15 @@ def words_from_output(raw: bytes, img: np.ndarray) -> list[Word]:
         else:
             rows.append({"top": top, "bottom": bottom, "mid": mid, "words": _line_words(line)})
     rows.sort(key=lambda r: r["mid"])
-    heights = sorted(r["bottom"] - r["top"] for r in rows)
-    height = heights[len(heights) // 2] if heights else 0.0
+    # A paragraph ends where the gap to the next line is well over the page's usual pitch
+    # (a blank line between paragraphs doubles it).
+    pitches = sorted(b["mid"] - a["mid"] for a, b in zip(rows, rows[1:], strict=False))
+    pitch = pitches[len(pitches) // 2] if pitches else 0.0
     words: list[Word] = []
-    par, line_no, last_mid = 1, 0, None
-    for row in rows:
-        if last_mid is not None and row["mid"] - last_mid > 1.8 * height:
+    par, line_no = 1, 0
+    for i, row in enumerate(rows):
+        if i and row["mid"] - rows[i - 1]["mid"] > 1.6 * pitch:
             par, line_no = par + 1, 0
-        last_mid = row["mid"]
         line_no += 1
         for wd in sorted(row["words"], key=lambda w: w["box"][0]):
             x0, y0, x1, y1 = wd["box"]
