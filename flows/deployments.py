@@ -44,7 +44,7 @@ from flows.intake import hot_folder_flow, process_sources_flow, s3_intake_flow
 from flows.print_batch import print_batch_flow
 from flows.recovery import recover_flow
 from flows.run_states import crash_live_runs
-from intake.hot_folder import HotFolder, odd_entries, snapshot
+from intake.hot_folder import SETTLE_SECONDS, HotFolder, odd_entries, ready_now
 from intake.s3 import S3Intake
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class WorkerOptions:
     # is the safety net. (A poll as a scheduled run costs a new process, ~3 s of CPU.)
     poll_seconds: float = 2.0
     every_seconds: float = 300.0
-    settle_seconds: float = 2.0  # a file must stop growing this long before it is taken
+    # A file must go unchanged this long before it is taken (or carry a completion marker).
+    settle_seconds: float = SETTLE_SECONDS
     recover_every_seconds: float = 600.0
     recover_min_age_seconds: float = 600.0
     dispatch_to: str = ""  # S3 poller hands letters to this pool deployment instead
@@ -289,8 +290,7 @@ def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], boo
     hot = HotFolder(folder)
 
     def check() -> bool:
-        now = time.time()
-        if any(now - seen.mtime_ns / 1e9 >= settle_seconds for seen in snapshot(folder).values()):
+        if ready_now(folder, settle_seconds):
             return True
         return hot.has_orphaned_claims() or bool(odd_entries(folder))
 

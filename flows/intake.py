@@ -19,7 +19,7 @@ from prefect.states import Completed, Failed, State
 
 from config.settings import get_settings
 from flows.recovery import run_ingest
-from intake.hot_folder import FolderClaim, FolderResult, HotFolder, settled_files
+from intake.hot_folder import SETTLE_SECONDS, FolderClaim, FolderResult, HotFolder, settled_files
 from intake.s3 import S3Intake
 from intake.sources import MAX_ATTEMPTS, Outcome, source_outcome
 
@@ -66,8 +66,12 @@ def file_away(folder: str, claim_name: str, attempt: int,
 
 
 @flow(name="hot-folder", flow_run_name=lambda: f"hot-folder-{_stamp()}", log_prints=False)
-def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 20) -> State:
-    """Files that stopped growing → letters; originals to done/ or quarantine/ (+ reason).
+def hot_folder_flow(folder: str, settle_seconds: float = SETTLE_SECONDS,
+                    max_files: int = 20) -> State:
+    """Finished files → letters; originals to done/ or quarantine/ (+ reason).
+
+    Finished: marked complete by a `<name>.done` / `.ready` marker, or unchanged for
+    `settle_seconds` (see `intake.hot_folder.settled_files`).
 
     At most `max_files` a run: a big drop goes in several batches, one right after the
     other, so the first letters reach their pen pals without waiting for the last.
@@ -75,6 +79,7 @@ def hot_folder_flow(folder: str, settle_seconds: float = 2.0, max_files: int = 2
     hot = HotFolder(Path(folder))
     hot.ensure()
     set_aside = hot.set_aside_odd_entries()
+    hot.remove_stale_markers()
     # First what a dead run left behind, then what was dropped since.
     claims = hot.orphaned_claims()
     fresh = settled_files(hot.root, settle_seconds=settle_seconds)[:max_files]

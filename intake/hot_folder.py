@@ -37,10 +37,32 @@ log = logging.getLogger(__name__)
 # --- hot folder ------------------------------------------------------------------------
 
 
+# A file must go unchanged this long before it is taken. Scanners that write over the network
+# pause between pages, some for several seconds; 10 s outlasts the pauses we measured, and a
+# writer that pauses longer writes a completion marker instead (see MARKER_SUFFIXES).
+SETTLE_SECONDS = 10.0
+# The two looks at the folder are this far apart (at most): a file that changes in between is
+# still being written, whatever its timestamps say.
+LOOK_SECONDS = 2.0
+# `<name>.done` or `<name>.ready` beside a file says the writer finished it: taken at once.
+MARKER_SUFFIXES = (".done", ".ready")
+
+
 @dataclass(frozen=True)
 class Seen:
     size: int
     mtime_ns: int
+    ctime_ns: int  # the kernel's time of the inode's last change: no writer can set it back
+
+    @property
+    def changed(self) -> float:
+        """When the file last changed, in seconds since the epoch. The later of mtime and
+        ctime: a copier that restores an old mtime (cp -p, rsync -t) still bumps ctime."""
+        return max(self.mtime_ns, self.ctime_ns) / 1e9
+
+
+def _is_marker(path: Path) -> bool:
+    return path.name.lower().endswith(MARKER_SUFFIXES)
 
 
 def _is_dropped_name(path: Path) -> bool:
@@ -50,7 +72,8 @@ def _is_dropped_name(path: Path) -> bool:
 
 
 def _is_candidate(path: Path) -> bool:
-    return _is_dropped_name(path) and path.is_file() and not path.is_symlink()
+    return (_is_dropped_name(path) and not _is_marker(path)
+            and path.is_file() and not path.is_symlink())
 
 
 def odd_entries(folder: Path) -> list[tuple[Path, str]]:
@@ -78,7 +101,7 @@ def odd_entries(folder: Path) -> list[tuple[Path, str]]:
 
 
 def snapshot(folder: Path) -> dict[Path, Seen]:
-    """Size and modification time of every file dropped at the top of the folder."""
+    """Size, modification and change time of every file dropped at the top of the folder."""
     seen: dict[Path, Seen] = {}
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(folder):
@@ -86,32 +109,64 @@ def snapshot(folder: Path) -> dict[Path, Seen]:
             if entry.is_dir(follow_symlinks=False) or not _is_candidate(path):
                 continue
             with contextlib.suppress(FileNotFoundError):
-                stat = entry.stat(follow_symlinks=False)
-                seen[path] = Seen(stat.st_size, stat.st_mtime_ns)
+                info = entry.stat(follow_symlinks=False)
+                seen[path] = Seen(info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     return seen
+
+
+def markers(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in MARKER_SUFFIXES]
+
+
+def is_marked_complete(path: Path, seen: Seen) -> bool:
+    """Whether a completion marker written after the file's last write stands beside it.
+
+    A marker older than the file's content is left over from an earlier file of the same
+    name (the scanner reuses names) and says nothing about this one.
+    """
+    for marker in markers(path):
+        try:
+            written = marker.stat(follow_symlinks=False).st_mtime_ns
+        except FileNotFoundError:
+            continue
+        if written >= seen.mtime_ns:
+            return True
+    return False
+
+
+def ready_now(folder: Path, settle_seconds: float, *, now: float | None = None) -> bool:
+    """Cheap check for the sensor: is any file marked complete or unchanged long enough?"""
+    now = time.time() if now is None else now
+    return any(is_marked_complete(p, seen) or now - seen.changed >= settle_seconds
+               for p, seen in snapshot(folder).items())
 
 
 def settled_files(
     folder: Path,
     *,
-    settle_seconds: float = 2.0,
+    settle_seconds: float = SETTLE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> list[Path]:
-    """Files that stopped growing: same size and mtime over `settle_seconds`, and at least that old.
+    """Files the writer has finished: marked complete (`<name>.done` / `.ready`), or unchanged
+    (size, mtime and ctime) for at least `settle_seconds` and across two looks.
 
-    A scanner writes a file over several seconds; taking it early would ingest half a PDF.
+    A scanner writes a file over several seconds, sometimes with long pauses between pages;
+    taking it early would ingest half a PDF and quarantine it as truncated.
     """
     first = snapshot(folder)
     if not first:
         return []
-    sleep(settle_seconds)
-    second = snapshot(folder)
-    now = clock()
-    return sorted(
-        path for path, seen in second.items()
-        if first.get(path) == seen and now - seen.mtime_ns / 1e9 >= settle_seconds
-    )
+    marked = {p for p, seen in first.items() if is_marked_complete(p, seen)}
+    waiting = {p: seen for p, seen in first.items() if p not in marked}
+    settled: set[Path] = set()
+    if waiting:
+        sleep(min(settle_seconds, LOOK_SECONDS))
+        second = snapshot(folder)
+        now = clock()
+        settled = {path for path, seen in second.items()
+                   if waiting.get(path) == seen and now - seen.changed >= settle_seconds}
+    return sorted(marked | settled)
 
 
 def move_no_clobber(src: Path, folder: Path, name: str | None = None) -> Path:
@@ -225,8 +280,12 @@ class HotFolder:
         claim = FolderClaim(self, name, fd, attempt=1)
         claim.path.mkdir()
         for path in files:
-            with contextlib.suppress(FileNotFoundError):  # another run was quicker
+            try:
                 path.rename(claim.path / path.name)
+            except FileNotFoundError:  # another run was quicker
+                continue
+            for marker in markers(path):  # it said "complete" about this file: done its job
+                marker.unlink(missing_ok=True)
         if not claim.files():
             claim.release()
             return None
@@ -267,6 +326,20 @@ class HotFolder:
         return claims
 
     # outcomes -------------------------------------------------------------------------
+    def remove_stale_markers(self) -> int:
+        """Completion markers whose file is gone (taken by a run that died before removing
+        them, or never written): left alone they would vouch for the next file of that name."""
+        removed = 0
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.root):
+                path = Path(entry.path)
+                if not entry.is_file(follow_symlinks=False) or not _is_marker(path):
+                    continue
+                if not path.with_name(path.name.rsplit(".", 1)[0]).exists():
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def set_aside_odd_entries(self) -> list[Path]:
         """Move pipes, devices, sockets and links dropped in the folder to quarantine/, each
         with its reason: they are never taken, and would otherwise sit there unexplained."""

@@ -194,3 +194,118 @@ def test_ingest_of_a_folder_with_odd_files_processes_the_rest_and_exits_0(
         assert [s.filename for s in sources] == [letter.name]
         [item] = session.scalars(select(MailItem)).all()
         assert item.status in {"released", "needs_review"}
+
+
+# --- 2. slow writers ----------------------------------------------------------------------
+
+SLOW_WRITER = (
+    "import os, sys, time\n"
+    "data = open(sys.argv[2], 'rb').read()\n"
+    "pause = float(sys.argv[3])\n"
+    "third = len(data) // 3\n"
+    "with open(sys.argv[1], 'wb') as out:\n"
+    "    for n, start in enumerate(range(0, len(data), third)):\n"
+    "        if n:\n"
+    "            time.sleep(pause)\n"
+    "        out.write(data[start:start + third])\n"
+    "        out.flush()\n"
+    "        os.fsync(out.fileno())\n"
+)
+
+
+def a_scan(path: Path) -> Path:
+    """A real three-page PDF of noise (incompressible, so it has some size)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    pages = [Image.fromarray(rng.integers(0, 256, (400, 300), dtype=np.uint8)) for _ in range(3)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    return path
+
+
+def take_while_writing(hot: HotFolder, complete: Path, *, pause: float,
+                       settle_seconds: float) -> tuple[int, float]:
+    """A scanner writes `complete` into the hot folder in three parts with `pause` seconds
+    between them, while the intake keeps looking (two looks 2 s apart, as the flow does). Returns the size
+    of the file at the moment it was claimed, and how long after its last write."""
+    target = hot.root / "scan.pdf"
+    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target), str(complete),
+                               str(pause)])
+    deadline = time.monotonic() + 3 * pause + settle_seconds + 30
+    try:
+        while time.monotonic() < deadline:
+            fresh = settled_files(hot.root, settle_seconds=settle_seconds)
+            if fresh and (claim := hot.claim(fresh)) is not None:
+                info = (claim.path / "scan.pdf").stat()  # a rename keeps the write's mtime
+                since_write = time.time() - info.st_mtime_ns / 1e9
+                writer.wait(timeout=3 * pause + 10)
+                claim.release()
+                return info.st_size, since_write
+            time.sleep(0.25)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    raise AssertionError("the file was never taken")
+
+
+def test_a_writer_that_pauses_longer_than_the_old_settle_time_is_waited_for(
+        tmp_path: Path) -> None:
+    """GIVEN a scanner that writes a PDF in three parts with 4 s pauses (longer than the old
+    2 s settle time)
+    WHEN the intake keeps looking with the old 2 s window THEN it takes the file
+    half-written (the fault); WITH the worker's default window THEN it takes the file only
+    once complete, byte for byte."""
+    from flows.deployments import WorkerOptions
+
+    complete = a_scan(tmp_path / "complete.pdf")
+    full = complete.stat().st_size
+
+    old = HotFolder(tmp_path / "old-hot")
+    old.ensure()
+    size, _ = take_while_writing(old, complete, pause=4.0, settle_seconds=2.0)
+    assert size < full  # what the issue saw: half a PDF, later quarantined as truncated
+
+    hot = HotFolder(tmp_path / "hot")
+    hot.ensure()
+    settle = WorkerOptions().settle_seconds
+    assert settle >= 10
+    size, after_last_write = take_while_writing(hot, complete, pause=4.0, settle_seconds=settle)
+    assert size == full
+    assert settle <= after_last_write < settle + 5  # and not much later than the window
+    [claimed] = list(hot.processing.glob("*/scan.pdf"))
+    assert claimed.read_bytes() == complete.read_bytes()
+
+
+def test_a_completion_marker_takes_a_file_at_once_and_only_the_file_it_follows(
+        tmp_path: Path) -> None:
+    """GIVEN a file written a moment ago with `scan.pdf.done` beside it, and another whose
+    `.ready` marker is left over from yesterday's file of that name
+    WHEN the folder is checked with a 10 s window THEN the marked file is taken at once; the
+    one with the stale marker waits; the markers are never files to ingest; once claimed the
+    marker is gone, and a marker whose file is gone is cleaned up."""
+    hot = HotFolder(tmp_path / "hot")
+    hot.ensure()
+    stale = hot.root / "old.pdf.ready"
+    stale.write_text("")
+    yesterday = time.time() - 86400
+    os.utime(stale, (yesterday, yesterday))
+    (hot.root / "old.pdf").write_bytes(b"%PDF-1.4 written after the marker")
+    (hot.root / "scan.pdf").write_bytes(b"%PDF-1.4 complete")
+    (hot.root / "scan.pdf.done").write_text("")
+
+    looked: list[float] = []
+    taken = settled_files(hot.root, settle_seconds=10, sleep=looked.append)
+    assert taken == [hot.root / "scan.pdf"]
+    assert looked == [2.0]  # old.pdf had its second look; scan.pdf did not need one
+    assert odd_entries(hot.root) == []
+    claim = hot.claim(taken)
+    assert [p.name for p in claim.files()] == ["scan.pdf"]
+    assert not (hot.root / "scan.pdf.done").exists()
+    claim.release()
+
+    (hot.root / "gone.pdf.done").write_text("")  # its file was taken by a run that died
+    assert hot.remove_stale_markers() == 1
+    assert sorted(p.name for p in hot.root.iterdir() if p.is_file()) == ["old.pdf",
+                                                                         "old.pdf.ready"]

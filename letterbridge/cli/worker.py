@@ -41,8 +41,10 @@ def worker(
     = 2.0,
     every: Annotated[float, typer.Option(
         help="Seconds between scheduled intake runs (a safety net behind the poll).")] = 300.0,
-    settle: Annotated[float, typer.Option(
-        help="A file must stop growing for this many seconds before it is taken.")] = 2.0,
+    settle: Annotated[float, typer.Option(  # intake.hot_folder.SETTLE_SECONDS (not imported
+        # here: every command would pay for the import)
+        help="A file must go unchanged this many seconds before it is taken, unless a "
+             "<name>.done or <name>.ready marker says it is complete.")] = 10.0,
     limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
     recover_every: Annotated[float, typer.Option(
         help="Seconds between scheduled recoveries of orphaned sources.")] = 600.0,
