@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from letters import mailroom, release
-from review_ui import access, queries
+from review_ui import access, page_images, queries
 from review_ui.auth import DB, AnyUser, CurrentUser, Staff
-from review_ui.web import render
+from review_ui.web import BadRequest, render
 from storage.blobs import BlobNotFound, get_blob_store
 from storage.db import audit
 from storage.models import ItemStatus, Page, Reply, Role
 
 router = APIRouter()
-
+PRIVATE = "private, no-store"  # letters: no shared caches, and the browser asks again after an edit
 
 
 def image_response(key: str) -> Response:
@@ -32,8 +34,7 @@ def image_response(key: str) -> Response:
         media_type = "image/tiff"
     else:
         media_type = "application/octet-stream"
-    # Letters are private: no shared caches, and the browser asks again after an edit.
-    return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+    return Response(data, media_type=media_type, headers={"Cache-Control": PRIVATE})
 
 
 @router.get("/letters/{item_id}")
@@ -122,3 +123,55 @@ def clean_image(
     if not page.clean_key:
         raise access.not_found()
     return image_response(page.clean_key)
+
+
+@router.get("/letters/{item_id}/pages/{n}.jpg")
+def screen_image(
+    item_id: str,
+    n: str,
+    user: AnyUser,
+    db: DB,
+    w: Annotated[int, Query(ge=1, le=100_000)] = page_images.WIDTHS[0],
+) -> Response:
+    """The same image as /pages/{n}.png (same checks, same key), as a JPEG `w` px wide.
+
+    Made from that image only: a pen pal's copy comes from the delivered, redacted page."""
+    if w not in page_images.WIDTHS:
+        raise BadRequest(f"w must be one of {', '.join(map(str, page_images.WIDTHS))}")
+    item = access.item_for(db, user, item_id)
+    page = access.page_of(db, item, access.page_index(n))
+    try:
+        data = page_images.screen_image(access.delivered_key(user, page), w)
+    except BlobNotFound:
+        raise access.not_found() from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": PRIVATE})
+
+
+@router.get("/letters/{item_id}/letter.pdf")
+def letter_pdf(
+    item_id: str,
+    user: AnyUser,
+    db: DB,
+) -> Response:
+    """The redacted letter as one PDF (the delivered pages, searchable), to keep or print.
+
+    Who may have it is who may see the page images: a pen pal only a released or read letter
+    routed to them."""
+    item = access.item_for(db, user, item_id)
+    if not item.delivered_pdf_key:
+        raise access.not_found()
+    try:
+        data = get_blob_store().get(item.delivered_pdf_key)
+    except BlobNotFound:
+        raise access.not_found() from None
+    audit(db, "letter_pdf_downloaded", actor=user.email, item_id=item.id, role=user.role)
+    db.commit()
+    day = (item.released_at or item.created_at).strftime("%Y-%m-%d")
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Cache-Control": PRIVATE,
+            "Content-Disposition": f'attachment; filename="letter-{day}.pdf"',
+        },
+    )

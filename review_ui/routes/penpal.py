@@ -243,7 +243,15 @@ def autosave(
     except replies.ReplyRefused as exc:
         db.rollback()
         return JSONResponse({"error": exc.reason}, status_code=400)
-    return JSONResponse({"reply_id": reply.id, "saved_at": reply.updated_at.strftime("%H:%M:%S")})
+    saved = reply.updated_at
+    # saved_at for older pages still open in a tab; the editor shows `saved_iso` in local time.
+    return JSONResponse(
+        {
+            "reply_id": reply.id,
+            "saved_at": saved.strftime("%H:%M:%S"),
+            "saved_iso": saved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
 
 
 @router.post("/replies/save")

@@ -99,13 +99,35 @@
   }
   $$('.sheet[data-editable="1"]').forEach(setupSheet);
 
-  // --- pen pal page zoom -------------------------------------------------------------
+  // --- times: stored and sent in UTC, shown in the reader's own time zone --------------
+  const localFormat = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  const localTime = (iso, options) => {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? "" : d.toLocaleString(undefined, options || localFormat);
+  };
+  $$("time.local[datetime]").forEach((t) => {
+    const text = localTime(t.getAttribute("datetime"));
+    if (!text) return; // leave the UTC text
+    t.title = t.textContent;
+    t.textContent = text;
+  });
+
+  // --- pen pal page zoom: the screen-sized image fits the column; zooming in loads the
+  // full-resolution page, and only then may the box scroll sideways -------------------
   $$(".zoomable").forEach((box) => {
     const tools = box.previousElementSibling;
+    const img = $("img", box);
     let level = 1;
     const set = (n) => {
       level = Math.min(4, Math.max(1, n));
       box.className = box.className.replace(/zoom-\d/, `zoom-${level}`);
+      if (level > 1 && box.dataset.full && img.getAttribute("src") !== box.dataset.full) {
+        img.removeAttribute("srcset");
+        img.removeAttribute("sizes");
+        img.src = box.dataset.full;
+      }
+      // A box that scrolls must be reachable by keyboard (arrow keys pan it).
+      if (level > 1) box.tabIndex = 0; else box.removeAttribute("tabindex");
     };
     $("img", box).addEventListener("click", () => set(level >= 3 ? 1 : level + 1));
     if (tools) {
@@ -213,7 +235,10 @@
         .then((r) => r.json().then((answer) => (r.ok ? answer : Promise.reject(answer.error))))
         .then((answer) => {
           replyForm.elements.reply_id.value = answer.reply_id;
-          state.textContent = `Draft saved at ${answer.saved_at} UTC.`;
+          const at = answer.saved_iso
+            ? localTime(answer.saved_iso, { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+            : "";
+          state.textContent = at ? `Draft saved at ${at}.` : `Draft saved at ${answer.saved_at} UTC.`;
           state.dataset.saved = answer.reply_id;
         })
         .catch((why) => {
