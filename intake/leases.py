@@ -22,18 +22,24 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, union
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.expression import ColumnElement, ScalarSelect
 
 from config.settings import get_settings
 from intake.locks import try_flock
 from storage.db import get_engine, session_scope
-from storage.models import ItemStatus, MailItem, SourceFile, SourceStatus, utcnow
+from storage.models import AuditEvent, ItemStatus, MailItem, SourceFile, SourceStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 UNFINISHED_SOURCE = (SourceStatus.received, SourceStatus.rasterised, SourceStatus.split)
 UNFINISHED_ITEM = (ItemStatus.received, ItemStatus.processing)
+# A letter whose flow failed waits in the queue (`processing_failed`) with its stage short of
+# `letters.states.Stage.done`; recovery processes it again, this many times at most, and then
+# leaves it to a person (it can never be released as it is: `letters.release`).
+FINISHED_STAGE = "done"
+MAX_FAILED_RUNS = 3
 
 
 # --- leases ------------------------------------------------------------------------------
@@ -109,22 +115,30 @@ def lease_sources(source_ids: list[str]) -> Iterator[list[str]]:
 # --- what was left behind --------------------------------------------------------------
 
 
+def _failed_runs(item_id: ColumnElement) -> ScalarSelect:
+    return (select(func.count(AuditEvent.id))
+            .where(AuditEvent.item_id == item_id, AuditEvent.action == "processing_failed")
+            .scalar_subquery())
+
+
 def unfinished_source_ids(*, min_age_seconds: float = 0.0, limit: int = 200) -> list[str]:
-    """Sources not done, or with a letter still `received`/`processing`, oldest first.
+    """Sources not done, or with a letter still `received`/`processing` or whose processing
+    failed (fewer than MAX_FAILED_RUNS times), oldest first.
 
     Some may be in progress elsewhere; `lease_sources` tells those apart.
     """
     cutoff = utcnow() - timedelta(seconds=min_age_seconds)
     with session_scope() as session:
-        rows = session.execute(
+        with_items = select(SourceFile.id, SourceFile.created_at).join(
+            MailItem, MailItem.source_id == SourceFile.id)
+        rows = session.execute(union(
             select(SourceFile.id, SourceFile.created_at)
-            .where(SourceFile.status.in_(UNFINISHED_SOURCE), SourceFile.created_at <= cutoff)
-            .union(
-                select(SourceFile.id, SourceFile.created_at).join(
-                    MailItem, MailItem.source_id == SourceFile.id)
-                .where(MailItem.status.in_(UNFINISHED_ITEM), MailItem.created_at <= cutoff)
-            )
-        ).all()
+            .where(SourceFile.status.in_(UNFINISHED_SOURCE), SourceFile.created_at <= cutoff),
+            with_items.where(MailItem.status.in_(UNFINISHED_ITEM), MailItem.created_at <= cutoff),
+            with_items.where(MailItem.status == ItemStatus.needs_review,
+                             MailItem.stage != FINISHED_STAGE, MailItem.updated_at <= cutoff,
+                             _failed_runs(MailItem.id) < MAX_FAILED_RUNS),
+        )).all()
     return [sid for sid, _ in sorted(rows, key=lambda r: (r[1], r[0]))][:limit]
 
 

@@ -119,8 +119,10 @@ def decide(item_id: str) -> str:
         if item.stage == Stage.done:
             return item.status
         facts = [PageFacts.of(p, low_confidence=settings.ocr_low_confidence) for p in item.pages]
+        # A run that failed before is finished now: its reason goes, the checks decide.
+        carried = [r for r in item.review_reasons if r != ReviewReason.processing_failed]
         status, reasons = release_decision(facts, routed=item.volunteer_id is not None,
-                                           carried=list(item.review_reasons))
+                                           carried=carried)
         build_pdfs(session, item)
         item.status = status
         if status == ItemStatus.released:

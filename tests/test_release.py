@@ -285,3 +285,30 @@ def test_a_failed_check_says_where_on_the_page_it_read_the_detail() -> None:
     assert kinds & {"phone", "number"}
     x0, y0, x1, y1 = next(b for kind, b in result.regions if kind in {"phone", "number"})
     assert 900 < (y0 + y1) / 2 < 1020 and x0 >= 150 and x1 <= 700
+
+
+def test_a_failed_letter_is_found_by_recovery_and_finishes_on_the_next_run(lb_home: Path) -> None:
+    """GIVEN a letter whose flow failed after routing (it waits with `processing_failed`)
+    WHEN recovery looks for unfinished work THEN its source is found; WHEN the remaining steps
+    run again THEN the letter is decided on its checks and the failure reason is gone; and a
+    letter that failed MAX_FAILED_RUNS times is left to a person."""
+    from intake.leases import MAX_FAILED_RUNS, unfinished_source_ids
+    from letters.batch import mark_failed
+
+    item_id = stored_letter("dear Ana all is well", stage=Stage.redacted, status="processing")
+    mark_failed(item_id)
+    with session_scope() as session:
+        item = session.get(MailItem, item_id)
+        assert item.status == ItemStatus.needs_review
+        assert item.review_reasons == [ReviewReason.processing_failed]
+        source_id = item.source_id
+    assert unfinished_source_ids() == [source_id]
+    assert decide(item_id) == ItemStatus.released
+    assert unfinished_source_ids() == []
+
+    again = stored_letter("dear Ana", stage=Stage.routed, status="processing")
+    for _ in range(MAX_FAILED_RUNS):
+        with session_scope() as session:
+            session.get(MailItem, again).status = ItemStatus.processing
+        mark_failed(again)
+    assert unfinished_source_ids() == []
