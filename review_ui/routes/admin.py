@@ -43,7 +43,7 @@ def _optional_id(value: str) -> int | None:
     return int(value)
 
 
-def _prefect_ui(settings) -> str:  # noqa: ANN001 - Settings
+def _prefect_ui(settings) -> str:  # Settings
     return prefect_status.ui_base(os.environ.get("PREFECT_API_URL", ""), settings.prefect_ui_url)
 
 
@@ -108,9 +108,19 @@ def _inmate_page(
     )
 
 
+def _letter(db: Session, item: str) -> MailItem | None:
+    item = item.strip()
+    return db.get(MailItem, item[:32]) if item else None
+
+
 @router.get("/admin/inmates/new")
-def new_inmate(request: Request, user: Admin, db: DB) -> Response:
-    return _inmate_page(request, db, None)
+def new_inmate(request: Request, user: Admin, db: DB, item: str = "") -> Response:
+    """`?item=<letter id>`: a new writer whose letter came in; the envelope fills the form and
+    the next step is finding them a pen pal."""
+    letter = _letter(db, item)
+    form = ({"name": letter.sender_name, "inmate_number": letter.sender_number, "item": letter.id}
+            if letter else {})
+    return _inmate_page(request, db, None, form=form)
 
 
 @router.get("/admin/inmates/{inmate_id}")
@@ -131,6 +141,7 @@ def save_inmate(
     inmate_number: str = Form(""),
     name: str = Form(""),
     facility_id: str = Form(""),
+    item: str = Form(""),
 ) -> Response:
     inmate = db.get(Inmate, inmate_id) if inmate_id is not None else None
     if inmate_id is not None and inmate is None:
@@ -143,14 +154,20 @@ def save_inmate(
         db.commit()
     except roster_edit.RosterError as exc:
         db.rollback()
-        form = {"inmate_number": inmate_number, "name": name, "facility_id": facility_id}
+        form = {"inmate_number": inmate_number, "name": name, "facility_id": facility_id,
+                "item": item}
         return _inmate_page(request, db, inmate, status_code=400, form=form,
                             error=f"Not saved: {exc}.")
     verb = "Added" if inmate is None else "Saved"
+    letter = _letter(db, item) if inmate is None else None
+    if letter is not None:  # came from a letter: on to choosing the pen pal
+        query = urlencode({"inmate": saved.id, "item": letter.id})
+        return redirect(request, f"/admin/waiting?{query}#find-pen-pal",
+                        f"{verb} {saved.name}. Now find them a pen pal.")
     return redirect(request, f"/admin/inmates/{saved.id}", f"{verb} {saved.name}.")
 
 
-def _roster_action(request: Request, db: Session, back: str, action, done: str) -> Response:  # noqa: ANN001
+def _roster_action(request: Request, db: Session, back: str, action, done: str) -> Response:
     try:
         action()
         db.commit()
@@ -259,17 +276,23 @@ def waiting(
     item: str = "",
     matched: RowId | None = None,
 ) -> Response:
-    """Writers without a pen pal, the longest waiting first. `?inmate=<id>&item=<letter id>`
-    (the mailroom's "find this writer a pen pal") opens the choice of volunteer for one writer;
-    after the match, `?matched=<match id>&item=<letter id>` offers to route the letter."""
+    """Writers without a pen pal, the longest waiting first.
+
+    The mailroom's "find this writer a pen pal" for an unrouted / no-match letter links here:
+    `?inmate=<id>&item=<letter id>` opens the choice of volunteer for that writer, and
+    `?item=<letter id>` alone (sender not known yet) offers the roster entries the envelope
+    resembles, or adding the writer. After the match, `?matched=<match id>&item=<letter id>`
+    offers to route the letter."""
     rows, total = queries.waiting_list(db, LIST_PAGE, page_offset(page, LIST_PAGE))
     chosen = queries.waiting_entry(db, inmate) if inmate is not None else None
     if inmate is not None and chosen is None and db.get(Inmate, inmate) is None:
         raise access.not_found()
     match = db.get(Match, matched) if matched is not None else None
-    letter = None
-    if item.strip():
-        letter = db.get(MailItem, item.strip()[:32])
+    letter = _letter(db, item)
+    candidates = []
+    if letter is not None and inmate is None and match is None:
+        clue = letter.sender_number or letter.sender_name
+        candidates = queries.search_roster(db, clue, limit=10) if clue else []
     volunteers, _ = queries.volunteers_with_load(db, active_only=True) if chosen else ([], 0)
     return render(
         request,
@@ -283,6 +306,7 @@ def waiting(
         volunteers=volunteers,
         match=match,
         letter=letter,
+        candidates=candidates,
     )
 
 
@@ -326,7 +350,7 @@ def save_facility(
     address_line: str = Form(""),
     city: str = Form(""),
     state: str = Form(""),
-    zip: str = Form(""),  # noqa: A002 - the form field's name
+    zip: str = Form(""),  # the form field's name
     system: str = Form(""),
     notes: str = Form(""),
 ) -> Response:
@@ -570,7 +594,7 @@ def set_active(
     )
 
 
-def _send_reset(settings, target: User, link: str) -> str:  # noqa: ANN001 - Settings
+def _send_reset(settings, target: User, link: str) -> str:  # Settings
     """Email the link when SMTP is set up. Returns what to tell the admin."""
     if not settings.smtp_host:
         return "No mail server is set up: pass the link on yourself."

@@ -405,3 +405,47 @@ def test_session_rows_record_logins_and_logouts(world, live_server, browser) -> 
     assert [(r.end_reason, r.ended_at is not None) for r in rows] == [("logout", True)]
     assert not re.search(r"127\.0\.0\.1", rows[0].address_key)
     context.close()
+
+
+def test_a_letter_from_someone_not_on_the_roster_to_a_pen_pal_in_a_few_clicks(
+    world, live_server, browser, shot
+) -> None:
+    """GIVEN an unrouted letter whose envelope reads "Hal Ruiz 44444-555", nobody on the roster
+    WHEN the admin follows the mailroom's link (/admin/waiting?item=<letter>), adds Hal from the
+    envelope's details, picks Bo and routes the letter
+    THEN the add form came filled from the envelope, the match page came next, and the letter
+    is routed to Bo with Hal as its sender."""
+    with session_scope() as session:
+        letter = session.get(MailItem, world.ids["unrouted"])
+        letter.sender_name, letter.sender_number = "Hal Ruiz", "44444-555"
+    context, page = log_in(browser, live_server, world.users["admin"], world.password)
+    page.goto(f"{live_server.url}/admin/waiting?item={world.ids['unrouted']}")
+    assert "Hal Ruiz" in page.locator("#letter-writer").inner_text()
+    assert page.locator("#candidates").count() == 0
+    shot(page, "admin-waiting-letter")
+    page.click("#add-writer")
+    page.wait_for_load_state()
+    assert page.input_value("#inmate-form [name=name]") == "Hal Ruiz"
+    assert page.input_value("#inmate-form [name=inmate_number]") == "44444-555"
+    page.select_option("#inmate-form [name=facility_id]", label="FCI Englewood")
+    submit(page, "#inmate-form")
+    assert "/admin/waiting?inmate=" in page.url and "Now find them a pen pal" in flash(page)
+    page.select_option("#waiting-match-form [name=volunteer_id]", label="Bo K. (1 pen pal)")
+    submit(page, "#waiting-match-form")
+    submit(page, "#route-letter")
+    with session_scope() as session:
+        item = session.get(MailItem, world.ids["unrouted"])
+        assert item.inmate.name == "Hal Ruiz" and item.volunteer.email == world.users["bo"]
+    context.close()
+
+
+def test_a_letter_whose_writer_is_on_the_roster_offers_that_writer(world, client_for) -> None:
+    """GIVEN an unrouted letter whose envelope carries José's number
+    WHEN the admin opens the waiting list for it
+    THEN José is offered, marked as already writing with Ana (so no second match is offered)."""
+    with session_scope() as session:
+        session.get(MailItem, world.ids["unrouted"]).sender_number = "12345-678"
+    page = client_for("admin").get(f"/admin/waiting?item={world.ids['unrouted']}")
+    assert page.status_code == 200
+    assert "José Martínez" in page.text and "writes with Ana P." in page.text
+    assert f"/admin/waiting?inmate={world.inmate_ids['jose']}" not in page.text
