@@ -123,11 +123,13 @@ def unboxed_transcription_findings(page: Page, context: PiiContext) -> list[str]
 # --- burning and the delivered files ------------------------------------------------------
 
 
-def burn_page(session: Session, page: Page, context: PiiContext | None = None) -> np.ndarray:
+def burn_page(session: Session, page: Page, context: PiiContext | None = None, *,
+              clean: np.ndarray | None = None) -> np.ndarray:
     """Write the delivered image and the redacted text of one page, from its clean image and
-    the same boxes."""
+    the same boxes. Returns the delivered image."""
     store = get_blob_store()
-    clean = decode_png(store.get(page.clean_key))
+    if clean is None:
+        clean = decode_png(store.get(page.clean_key))
     covers = active_covers(page)
     burned = burn(clean, [c.box for c in covers]) if covers else clean
     key = f"items/{page.item_id}/page-{page.index}-delivered.png"
@@ -142,18 +144,27 @@ def burn_page(session: Session, page: Page, context: PiiContext | None = None) -
     return burned
 
 
-def build_pdfs(session: Session, item: MailItem) -> None:
-    """The admins' searchable archive (all pages) and the pen pal's PDF (redacted letter pages)."""
+def build_pdfs(session: Session, item: MailItem,
+               images: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    """The admins' searchable archive (all pages) and the pen pal's PDF (redacted letter pages).
+
+    `images` may hold each page's (clean, delivered) images already in memory, by page id, so
+    that they are not read and decoded again.
+    """
     store = get_blob_store()
+    images = images or {}
     archive, delivered = [], []
     for page in item.pages:
         if not page.clean_key:
             continue
         words = load_words(page).words
-        archive.append((decode_png(store.get(page.clean_key)), words))
+        clean, burned = images.get(page.id, (None, None))
+        archive.append((clean if clean is not None else decode_png(store.get(page.clean_key)),
+                        words))
         if page.kind == PageKind.letter and page.redacted_key:
-            delivered.append((decode_png(store.get(page.redacted_key)),
-                              pen_pal_words(words, active_covers(page))))
+            if burned is None:
+                burned = decode_png(store.get(page.redacted_key))
+            delivered.append((burned, pen_pal_words(words, active_covers(page))))
     if archive:
         item.archive_pdf_key = store.put(f"items/{item.id}/archive.pdf", searchable_pdf(archive),
                                          "application/pdf")
@@ -183,6 +194,7 @@ def find_redactions(item_id: str) -> list[int]:
             return [p.id for p in item.pages if p.kind == PageKind.letter and not p.verified]
         context = pii_context(session, item)
         to_verify = []
+        images: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for page in item.pages:
             if not page.clean_key:
                 continue
@@ -200,12 +212,16 @@ def find_redactions(item_id: str) -> list[int]:
                 audit(session, "redactions_proposed", actor="auto", item_id=item_id,
                       page=page.index, kinds=sorted({f.kind for f in findings}),
                       boxes=sum(len(f.boxes) for f in findings))
-            burn_page(session, page, context)
+            clean = decode_png(get_blob_store().get(page.clean_key))
+            images[page.id] = (clean, burn_page(session, page, context, clean=clean))
             # A page without boxes is delivered exactly as the finders saw it: nothing to re-check.
             has_boxes = any(r.active for r in page.redactions)
             page.verified = page.kind != PageKind.letter or not has_boxes
             if not page.verified:
                 to_verify.append(page.id)
+        # Checking the burned pages changes no box: the PDFs are made now, from the images
+        # in hand, not decoded again at the end.
+        build_pdfs(session, item, images)
         item.stage = Stage.redacted
         return to_verify
 

@@ -123,7 +123,8 @@ def decide(item_id: str) -> str:
         carried = [r for r in item.review_reasons if r != ReviewReason.processing_failed]
         status, reasons = release_decision(facts, routed=item.volunteer_id is not None,
                                            carried=carried)
-        build_pdfs(session, item)
+        if not item.archive_pdf_key:  # made by the redaction step; older letters had none
+            build_pdfs(session, item)
         item.status = status
         if status == ItemStatus.released:
             item.released_at = item.updated_at
