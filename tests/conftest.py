@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Unit tests replay recorded OCR instead of running the engines (tests/ocr_replay.py).
+pytest_plugins = ["ocr_replay"]
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 

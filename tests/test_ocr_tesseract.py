@@ -1,4 +1,7 @@
-"""Stories about reading pages with the real Tesseract: turned pages, languages, failures."""
+"""Stories about reading pages with Tesseract: turned pages, languages, failures, recorded readings.
+
+The reading stories replay Tesseract's recorded answers (tests/ocr_replay.py); the tests of the
+wrapper itself (a hanging, crashing or refusing program, its environment) run it for real."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ocr_replay import Recorder
 from test_ocr_support import HANDWRITING, draw_page
 
 from ocr import errors, tesseract
@@ -57,6 +61,7 @@ def test_spanish_letter_is_recorded_as_spanish_with_accents() -> None:
     assert result.confidence > 85
 
 
+@pytest.mark.real_ocr  # a test of the wrapper: it runs (a stand-in for) Tesseract itself
 def test_blank_page_skips_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN an empty page WHEN read THEN it comes back blank without Tesseract being run."""
     monkeypatch.setattr(tesseract, "TESSERACT_CMD", "/nonexistent/tesseract")
@@ -84,6 +89,7 @@ def _fake_tesseract(tmp_path: Path, body: str) -> str:
     return str(script)
 
 
+@pytest.mark.real_ocr  # a test of the wrapper: it runs (a stand-in for) Tesseract itself
 def test_hanging_tesseract_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN a Tesseract that hangs WHEN a page is read with a 1 s timeout THEN OcrTimeout."""
     monkeypatch.setattr(tesseract, "TESSERACT_CMD", _fake_tesseract(tmp_path, "exec sleep 30"))
@@ -92,6 +98,7 @@ def test_hanging_tesseract_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "1 s" in caught.value.reason
 
 
+@pytest.mark.real_ocr  # a test of the wrapper: it runs (a stand-in for) Tesseract itself
 def test_crashing_tesseract_fails_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN a Tesseract that dies of a segfault WHEN a page is read THEN OcrFailed says so."""
     monkeypatch.setattr(tesseract, "TESSERACT_CMD", _fake_tesseract(tmp_path, "kill -SEGV $$"))
@@ -100,6 +107,7 @@ def test_crashing_tesseract_fails_the_page(tmp_path: Path, monkeypatch: pytest.M
     assert "crashed" in caught.value.reason
 
 
+@pytest.mark.real_ocr  # a test of the wrapper: it runs (a stand-in for) Tesseract itself
 def test_tesseract_child_gets_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN any environment WHEN Tesseract is started THEN its OMP_THREAD_LIMIT is 1."""
     monkeypatch.setenv("OMP_THREAD_LIMIT", "8")
@@ -112,6 +120,7 @@ def test_tesseract_child_gets_one_thread(tmp_path: Path, monkeypatch: pytest.Mon
     assert os.environ["OMP_THREAD_LIMIT"] == "8"  # the child's setting, not ours
 
 
+@pytest.mark.real_ocr  # a test of the wrapper: it runs (a stand-in for) Tesseract itself
 def test_tesseract_refusing_a_page_is_a_repeatable_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,3 +152,43 @@ def test_upside_down_capitals_are_turned_by_the_reading() -> None:
     assert prepared.orientation == "unsure"
     assert result.rotation == 180
     assert {"garden", "tomatoes", "thomas"} <= _words(result.text)
+
+
+@pytest.mark.real_ocr
+def test_a_replayed_reading_is_the_live_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a page read live by Tesseract (words and OSD) WHEN the same page is read through
+    a recorder over an empty folder (recording), then again with no Tesseract left to run
+    (replaying) THEN the replayed reading and orientation are the live ones, field for field."""
+    page = rotate_right_angle(draw_page(SPANISH_LINES), 90)
+    live = tesseract.ocr_image(page, languages="auto")
+    live_turn = tesseract.detect_orientation(page)
+    blank_osd = np.full((600, 800), 255, np.uint8)
+
+    recorder = Recorder(tmp_path / "recordings", "replay")
+    recorder.install(monkeypatch)
+    recorded = tesseract.ocr_image(page, languages="auto")
+    assert tesseract.detect_orientation(page) == live_turn
+    assert tesseract.detect_orientation(blank_osd) == 0  # OSD refuses: a repeatable failure
+    # Recorded: the English reading, the Spanish one it led to, OSD, and OSD's refusal.
+    assert recorder.counts == {"recorded": 4}
+    monkeypatch.setattr(tesseract, "TESSERACT_CMD", str(tmp_path / "no-tesseract-here"))
+    replayed = tesseract.ocr_image(page, languages="auto")
+
+    assert recorder.counts["replayed"] == 2
+    assert tesseract.detect_orientation(page) == live_turn
+    assert tesseract.detect_orientation(blank_osd) == 0
+    assert recorder.counts == {"recorded": 4, "replayed": 4}
+    for reading in (recorded, replayed):
+        assert reading.words == live.words
+        assert (reading.confidence, reading.language, reading.needs_transcription) == (
+            live.confidence, live.language, live.needs_transcription)
+    assert live.language == "spa"  # both readings of the auto mode were recorded and replayed
+    files = list((tmp_path / "recordings" / "tesseract").glob("*.json.gz"))
+    assert len(files) == 4
+
+
+def test_unit_tests_read_through_the_recorder(ocr_recorder: Recorder) -> None:
+    """GIVEN a unit test (no real_ocr mark) WHEN it reads a page THEN it goes through the
+    session's recorder: the engine seam is wrapped and the recorder is on for this test."""
+    assert getattr(tesseract.run_tesseract, "__wrapped__", None) is not None
+    assert ocr_recorder.active or ocr_recorder.mode == "off"
