@@ -99,6 +99,26 @@
   }
   $$('.sheet[data-editable="1"]').forEach(setupSheet);
 
+  // --- tables on a phone: CSS stacks each row as a card; every cell is named by its column.
+  // The roles keep the table a table for screen readers once CSS has made its parts blocks.
+  function labelTable(table) {
+    const heads = $$("thead th", table).map((th) => th.textContent.trim());
+    if (!heads.length) return;
+    table.setAttribute("role", "table");
+    $$("thead, tbody", table).forEach((g) => g.setAttribute("role", "rowgroup"));
+    $$("tr", table).forEach((tr) => tr.setAttribute("role", "row"));
+    $$("thead th", table).forEach((th) => th.setAttribute("role", "columnheader"));
+    $$("tbody tr", table).forEach((tr) => {
+      Array.from(tr.children).forEach((cell, i) => {
+        cell.setAttribute("role", cell.tagName === "TH" ? "rowheader" : "cell");
+        // An empty cell (no action for this row) is left out of the card.
+        if (!cell.textContent.trim() && !cell.children.length) cell.classList.add("blank");
+        else if (heads[i]) cell.dataset.label = heads[i];
+      });
+    });
+  }
+  $$("table").forEach(labelTable);
+
   // --- times: stored and sent in UTC, shown in the reader's own time zone --------------
   const localFormat = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
   const localTime = (iso, options) => {
@@ -155,6 +175,7 @@
       tr.appendChild(links);
       body.appendChild(tr);
     });
+    labelTable($("table", root));
     const done = $("#upload-done", root);
     if (done) done.hidden = !status.done;
     const working = $("#upload-working", root);
