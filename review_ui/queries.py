@@ -370,86 +370,137 @@ class Waiting:
     letters_waiting: int  # their letters in the mailroom queue
 
 
-def _waiting_query():  # a Select of (Inmate, since, letters)
-    has_active = (
-        select(Match.id).where(Match.inmate_id == Inmate.id, Match.active.is_(True)).exists()
+def _waiting_query():  # a Select of (Inmate, since)
+    # One pass over matches, grouped per writer, joined to the roster: cheaper than asking
+    # "has an active match? when did the last one end?" once per writer in the sort.
+    per_writer = (
+        select(
+            Match.inmate_id.label("inmate_id"),
+            func.max(case((Match.active.is_(True), 1), else_=0)).label("any_active"),
+            func.max(Match.ended_at).label("last_end"),
+        )
+        .group_by(Match.inmate_id)
+        .subquery()
     )
-    last_end = (
-        select(func.max(Match.ended_at)).where(Match.inmate_id == Inmate.id).scalar_subquery()
-    )
-    since = func.coalesce(last_end, Inmate.created_at)
-    letters = (
-        select(func.count())
-        .select_from(MailItem)
-        .where(MailItem.inmate_id == Inmate.id, MailItem.status.in_(QUEUE_STATUSES))
-        .scalar_subquery()
-    )
-    query = select(Inmate, since.label("since"), letters.label("letters")).where(
-        Inmate.active.is_(True), ~has_active
+    since = func.coalesce(per_writer.c.last_end, Inmate.created_at)
+    query = (
+        select(Inmate, since.label("since"))
+        .outerjoin(per_writer, per_writer.c.inmate_id == Inmate.id)
+        .where(Inmate.active.is_(True), func.coalesce(per_writer.c.any_active, 0) == 0)
     )
     return query, since
+
+
+def _letters_waiting(db: Session, inmate_ids: list[int]) -> dict[int, int]:
+    # One grouped count for the rows shown, not a count per writer in the sort.
+    if not inmate_ids:
+        return {}
+    rows = db.execute(
+        select(MailItem.inmate_id, func.count())
+        .where(MailItem.inmate_id.in_(inmate_ids), MailItem.status.in_(QUEUE_STATUSES))
+        .group_by(MailItem.inmate_id)
+    )
+    return dict(rows.all())
 
 
 def waiting_list(db: Session, limit: int, offset: int) -> tuple[list[Waiting], int]:
     """Writers in the program without an active pen pal, the longest waiting first."""
     query, since = _waiting_query()
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.execute(
-        query.options(joinedload(Inmate.facility))
-        .order_by(since, Inmate.id)
-        .limit(limit)
-        .offset(offset)
+    rows = list(
+        db.execute(
+            query.options(joinedload(Inmate.facility))
+            .order_by(since, Inmate.id)
+            .limit(limit)
+            .offset(offset)
+        )
     )
-    return [Waiting(inmate, when, letters) for inmate, when, letters in rows], total
+    letters = _letters_waiting(db, [inmate.id for inmate, _when in rows])
+    return [Waiting(inmate, when, letters.get(inmate.id, 0)) for inmate, when in rows], total
 
 
 def waiting_entry(db: Session, inmate_id: int) -> Waiting | None:
-    query, _since = _waiting_query()
-    row = db.execute(query.where(Inmate.id == inmate_id)).first()
-    return Waiting(*row) if row else None
+    """One writer's place on the waiting list (None: not waiting). Asked directly, without
+    the whole list's grouping."""
+    inmate = db.get(Inmate, inmate_id)
+    if inmate is None or not inmate.active:
+        return None
+    matched = db.scalar(
+        select(Match.id).where(Match.inmate_id == inmate.id, Match.active.is_(True)).limit(1)
+    )
+    if matched is not None:
+        return None
+    last_end = db.scalar(select(func.max(Match.ended_at)).where(Match.inmate_id == inmate.id))
+    letters = _letters_waiting(db, [inmate.id]).get(inmate.id, 0)
+    return Waiting(inmate, last_end or inmate.created_at, letters)
+
+
+def _active_match_counts(db: Session, volunteer_ids: list[int]) -> dict[int, int]:
+    if not volunteer_ids:
+        return {}
+    rows = db.execute(
+        select(Match.volunteer_id, func.count())
+        .where(Match.volunteer_id.in_(volunteer_ids), Match.active.is_(True))
+        .group_by(Match.volunteer_id)
+    )
+    return dict(rows.all())
 
 
 def volunteers_with_load(
     db: Session, *, q: str = "", active_only: bool = False, limit: int = 1000, offset: int = 0
 ) -> tuple[list[tuple[Volunteer, int]], int]:
-    """Volunteers with their number of active matches; fewest first when choosing one."""
-    load = (
-        select(func.count())
-        .select_from(Match)
-        .where(Match.volunteer_id == Volunteer.id, Match.active.is_(True))
-        .scalar_subquery()
-    )
-    query = select(Volunteer, load.label("load"))
+    """Volunteers with their number of active matches. For choosing one (`active_only`), the
+    least busy come first; otherwise by name, those who left last."""
+    query = select(Volunteer)
     if active_only:
         query = query.where(Volunteer.active.is_(True))
     if q.strip():
         like = f"%{q.strip()}%"
         query = query.where(or_(Volunteer.display_name.ilike(like), Volunteer.email.ilike(like)))
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    order = (load, Volunteer.display_name) if active_only else (
-        Volunteer.active.desc(), Volunteer.display_name)
-    rows = db.execute(query.order_by(*order, Volunteer.id).limit(limit).offset(offset))
-    return [(volunteer, count) for volunteer, count in rows], total
+    if active_only:  # every active volunteer, sorted by load (a few hundred at most)
+        volunteers = list(db.scalars(query))
+        loads = _active_match_counts(db, [v.id for v in volunteers])
+        ranked = sorted(volunteers, key=lambda v: (loads.get(v.id, 0), v.display_name, v.id))
+        return [(v, loads.get(v.id, 0)) for v in ranked[offset : offset + limit]], total
+    volunteers = list(
+        db.scalars(
+            query.order_by(Volunteer.active.desc(), Volunteer.display_name, Volunteer.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    loads = _active_match_counts(db, [v.id for v in volunteers])
+    return [(v, loads.get(v.id, 0)) for v in volunteers], total
+
+
+def active_facilities(db: Session) -> list[Facility]:
+    return list(
+        db.scalars(select(Facility).where(Facility.active.is_(True)).order_by(Facility.name))
+    )
 
 
 def facilities(
-    db: Session, *, active_only: bool = False, limit: int = 1000, offset: int = 0
+    db: Session, *, limit: int = 1000, offset: int = 0
 ) -> tuple[list[tuple[Facility, int]], int]:
     """Facilities with how many people in the program are there."""
-    people = (
-        select(func.count())
-        .select_from(Inmate)
-        .where(Inmate.facility_id == Facility.id, Inmate.active.is_(True))
-        .scalar_subquery()
+    total = db.scalar(select(func.count()).select_from(Facility)) or 0
+    rows = list(
+        db.scalars(
+            select(Facility)
+            .order_by(Facility.active.desc(), Facility.name)
+            .limit(limit)
+            .offset(offset)
+        )
     )
-    query = select(Facility, people.label("people"))
-    if active_only:
-        query = query.where(Facility.active.is_(True))
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.execute(
-        query.order_by(Facility.active.desc(), Facility.name).limit(limit).offset(offset)
-    )
-    return [(facility, count) for facility, count in rows], total
+    people = dict(
+        db.execute(
+            select(Inmate.facility_id, func.count())
+            .where(Inmate.facility_id.in_([f.id for f in rows]), Inmate.active.is_(True))
+            .group_by(Inmate.facility_id)
+        ).all()
+    ) if rows else {}
+    return [(f, people.get(f.id, 0)) for f in rows], total
 
 
 def matches_of(db: Session, *, inmate_id: int | None = None, volunteer_id: int | None = None):
@@ -500,7 +551,12 @@ def audit_log(
         )
     if conditions:
         query = query.where(and_(*conditions))
-    rows = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1).offset(offset)))
+    # Newest first by time (the `at` index serves both a date filter and the order).
+    rows = list(
+        db.scalars(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1).offset(offset)
+        )
+    )
     return rows[:limit], len(rows) > limit
 
 

@@ -78,7 +78,7 @@ def login_form(
     )
 
 
-def _start_session(request: Request, db: Session, user, next_url: str) -> Response:  # noqa: ANN001 - User
+def _start_session(request: Request, db: Session, user, next_url: str) -> Response:  # User
     address_key = request.app.state.login_limiter.address_key(client_address(request))
     token, _row = sessions.start(db, user.id, address_key=address_key)
     db.commit()

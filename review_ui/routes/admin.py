@@ -92,15 +92,14 @@ def _inmate_page(
     request: Request, db: Session, inmate: Inmate | None, *, status_code: int = 200,
     form: dict | None = None, error: str | None = None,
 ) -> Response:
-    facilities, _ = queries.facilities(db, active_only=True)
-    volunteers, _ = queries.volunteers_with_load(db, active_only=True)
+    volunteers, _ = queries.volunteers_with_load(db, active_only=True) if inmate else ([], 0)
     return render(
         request,
         "admin_inmate.html",
         status_code=status_code,
         inmate=inmate,
         form=form or {},
-        facilities=[f for f, _count in facilities],
+        facilities=queries.active_facilities(db),
         volunteers=volunteers,
         matches=queries.matches_of(db, inmate_id=inmate.id) if inmate else [],
         reasons=roster_edit.LEAVE_REASONS,
