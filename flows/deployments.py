@@ -41,6 +41,7 @@ from prefect.workers.process import ProcessWorker
 
 from config.settings import Settings, get_settings
 from flows.intake import hot_folder_flow, process_sources_flow, s3_intake_flow
+from flows.outbox import notify_outbox_flow, outbox_has_work
 from flows.print_batch import print_batch_flow
 from flows.recovery import recover_flow
 from flows.run_states import crash_live_runs
@@ -63,6 +64,9 @@ class WorkerOptions:
     settle_seconds: float = SETTLE_SECONDS
     recover_every_seconds: float = 600.0
     recover_min_age_seconds: float = 600.0
+    # How often the worker looks for released letters whose email has not gone out (a query
+    # in its own process; a sweep run starts only when one is owed).
+    notify_every_seconds: float = 60.0
     dispatch_to: str = ""  # S3 poller hands letters to this pool deployment instead
     timezone: str = ""
 
@@ -126,6 +130,10 @@ def served_deployments(settings: Settings | None = None,
         name=host_name(), schedule=Interval(options.recover_every_seconds),
         parameters={"min_age_seconds": options.recover_min_age_seconds},
         description="Resume sources a dead process left unfinished.", **common))
+    # Started by the worker's outbox sensor when an email is owed; the schedule is the net.
+    deployments.append(notify_outbox_flow.to_deployment(
+        name=host_name(), schedule=Interval(options.every_seconds),
+        description="Send every released letter's email that has not gone out yet.", **common))
     return deployments
 
 
@@ -196,8 +204,12 @@ def ensure_zombie_automation(silent_seconds: int) -> bool:
 
 
 def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
-                   recover_min_age_seconds: float = 600.0, source: Path | None = None) -> list[str]:
-    """Deploy `process-sources` (and a scheduled `recover`) to the work pool.
+                   recover_min_age_seconds: float = 600.0, notify_every_seconds: float = 60.0,
+                   source: Path | None = None) -> list[str]:
+    """Deploy `process-sources` (and a scheduled `recover` and `notify-outbox`) to the pool.
+
+    A pool worker is a plain `prefect worker start`, with no sensor of ours, so the outbox is
+    swept on a schedule: a run (a new process, ~3 s of CPU) every `notify_every_seconds`.
 
     With `source` (the project folder, same path on every worker) the flows are loaded from
     that folder with `flow.from_source`; by default from the installed package.
@@ -212,9 +224,11 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
             source=str(source), entrypoint="flows/intake.py:process_sources_flow")
         recover = recover_flow.from_source(
             source=str(source), entrypoint="flows/recovery.py:recover_flow")
+        outbox = notify_outbox_flow.from_source(
+            source=str(source), entrypoint="flows/outbox.py:notify_outbox_flow")
         common: dict = {}
     else:
-        process, recover = process_sources_flow, recover_flow
+        process, recover, outbox = process_sources_flow, recover_flow, notify_outbox_flow
         common = {"entrypoint_type": EntrypointType.MODULE_PATH}
     deployments = [
         process.to_deployment(name=pool,
@@ -226,13 +240,18 @@ def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
                               tags=["letterbridge"],
                               description="Resume sources a dead worker left unfinished.",
                               **common),
+        outbox.to_deployment(name=f"{pool}-notify", work_pool_name=pool, paused=False,
+                             schedule=Interval(notify_every_seconds), tags=["letterbridge"],
+                             description="Send every released letter's email that has not "
+                                         "gone out yet.", **common),
     ]
     # What `prefect.deploy(..., build=False, push=False)` does, without its pre-flight worker
     # query: Prefect 3.8.8's sync client sends `limit: null` there, which this server refuses.
     for deployment in deployments:
         deployment.apply(work_pool_name=pool)
     return [f"{process_sources_flow.name}/{deployments[0].name}",
-            f"{recover_flow.name}/{deployments[1].name}"]
+            f"{recover_flow.name}/{deployments[1].name}",
+            f"{notify_outbox_flow.name}/{deployments[2].name}"]
 
 
 def pool_deployment_name(pool: str = POOL) -> str:
@@ -295,6 +314,12 @@ def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], boo
         return hot.has_orphaned_claims() or bool(odd_entries(folder))
 
     return check
+
+
+def outbox_sensor(poll_seconds: float) -> IntakeSensor:
+    """Starts a `notify-outbox` run when a released letter still owes its email."""
+    return IntakeSensor(f"{notify_outbox_flow.name}/{host_name()}", outbox_has_work,
+                        poll_seconds=poll_seconds)
 
 
 def s3_has_work(prefix: str) -> Callable[[], bool]:

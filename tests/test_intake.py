@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- shared helpers (test_exactly_once and test_scale_out use them too) -----------------
 
 
-def import_roster(tmp_path: Path, n: int = 6, seed: int = 3):  # noqa: ANN201 - a samples.Roster
+def import_roster(tmp_path: Path, n: int = 6, seed: int = 3):  # a samples.Roster
     """A generated roster, imported through the CLI like an admin would."""
     from typer.testing import CliRunner
 
@@ -43,7 +43,7 @@ def import_roster(tmp_path: Path, n: int = 6, seed: int = 3):  # noqa: ANN201 - 
     return roster
 
 
-def write_letters(roster, out: Path, count: int, *, n_pages: int = 1, seed: int = 100,  # noqa: ANN001
+def write_letters(roster, out: Path, count: int, *, n_pages: int = 1, seed: int = 100,
                   prefix: str = "scan") -> list[Path]:
     """Typed letters from matched senders, one PDF each (ground truth kept out of `out`)."""
     from letterbridge.samples import make_letter, write_letter
@@ -184,7 +184,7 @@ def test_files_are_filed_by_what_became_of_them(lb_home: Path, tmp_path: Path,
     claim = hot.claim([hot.root / n for n in names])
     real_register = sources.register_source
 
-    def register(path: Path, **kwargs: object):  # noqa: ANN202
+    def register(path: Path, **kwargs: object):
         if path.name == "locked.pdf":
             raise PermissionError(13, "Permission denied")
         return real_register(path, **kwargs)
@@ -451,7 +451,7 @@ def test_the_worker_serves_what_the_settings_switch_on(
         lb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN the hot folder and the daily print batch switched on (S3 off) WHEN the worker's
     deployments are built THEN it serves this machine's hot folder, the print batch on its
-    cron in the machine's time zone, and recovery — and no S3 poller."""
+    cron in the machine's time zone, recovery and the email outbox — and no S3 poller."""
     from config.settings import get_settings, reset_settings
     from flows.deployments import WorkerOptions, host_name, served_deployments
 
@@ -464,7 +464,8 @@ def test_the_worker_serves_what_the_settings_switch_on(
     served = {f"{d.flow_name}/{d.name}": d
               for d in served_deployments(get_settings(), WorkerOptions(every_seconds=120))}
     host = host_name()
-    assert set(served) == {f"hot-folder/{host}", "print-batch/daily", f"recover/{host}"}
+    assert set(served) == {f"hot-folder/{host}", "print-batch/daily", f"recover/{host}",
+                           f"notify-outbox/{host}"}
     cron = served["print-batch/daily"].schedules[0].schedule
     assert (cron.cron, cron.timezone) == ("30 5 * * 1-5", "America/Chicago")
     assert served["print-batch/daily"].parameters == {"out_dir": str(lb_home / "print-batches"),

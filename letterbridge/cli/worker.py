@@ -48,13 +48,17 @@ def worker(
     limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
     recover_every: Annotated[float, typer.Option(
         help="Seconds between scheduled recoveries of orphaned sources.")] = 600.0,
+    notify_every: Annotated[float, typer.Option(
+        help="Seconds between looks for released letters whose email has not gone out "
+             "(a mail server that was down is retried this often).")] = 60.0,
     dispatch_to: Annotated[str, typer.Option(
         help="Hand letters from S3 to this pool deployment (e.g. process-sources/letters) "
              "instead of processing them here.")] = "",
     once: Annotated[bool, typer.Option(  # noqa: FBT002
         "--once", help="Poll each enabled intake once, in this process, and exit.")] = False,
 ) -> None:
-    """Unattended intake: serves the hot folder, S3 prefix and daily print batch (per settings)."""
+    """Unattended intake: serves the hot folder, S3 prefix and daily print batch (per settings),
+    recovery, and the notification outbox (emails a mail server did not take are resent)."""
     from config.settings import get_settings
     from flows.runtime import configure_prefect_env
 
@@ -63,7 +67,7 @@ def worker(
     if not (settings.watch_enabled or settings.s3_intake_enabled or settings.print_batch_enabled):
         console.print("[yellow]Nothing is switched on.[/yellow] Set LETTERBRIDGE_WATCH_ENABLED "
                       "(+ WATCH_FOLDER), LETTERBRIDGE_S3_INTAKE_ENABLED (+ S3_INTAKE_PREFIX) or "
-                      "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery will run.")
+                      "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery and the email outbox will run.")
     lock = _one_worker_per_home(settings.home)
     if once:
         _run_once(settings, settle=settle, dispatch_to=dispatch_to)
@@ -75,7 +79,8 @@ def worker(
     from flows import deployments as deps
 
     options = deps.WorkerOptions(poll_seconds=poll, every_seconds=every, settle_seconds=settle,
-                                 recover_every_seconds=recover_every, dispatch_to=dispatch_to)
+                                 recover_every_seconds=recover_every,
+                                 notify_every_seconds=notify_every, dispatch_to=dispatch_to)
     served = deps.served_deployments(settings, options)
     names = [f"{d.flow_name}/{d.name}" for d in served]
     crashed = deps.crash_orphaned_runs([n for n in names if not n.startswith("print-batch/")])
@@ -87,7 +92,7 @@ def worker(
         console.print(f"[yellow]Could not create the automation that crashes silent flow runs "
                       f"({type(exc).__name__}); runs of a killed worker may stay Running.[/yellow]")
     _recover_at_start()
-    sensors = []
+    sensors = [deps.outbox_sensor(notify_every)]
     if settings.watch_enabled:
         sensors.append(deps.IntakeSensor(
             f"hot-folder/{deps.host_name()}",
@@ -138,9 +143,13 @@ def _recover_at_start() -> None:
 
 def _run_once(settings, *, settle: float, dispatch_to: str) -> None:
     from flows.intake import hot_folder_flow, s3_intake_flow
+    from flows.outbox import notify_outbox_flow
 
     _recover_at_start()
     failed = False
+    state = notify_outbox_flow(return_state=True)  # what earlier runs could not send
+    out.print(f"outbox: {state.message or state.name}")
+    failed |= not state.is_completed()
     if settings.watch_enabled and settings.watch_folder:
         state = hot_folder_flow(str(settings.watch_folder), settle_seconds=settle,
                                 return_state=True)
