@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     # Web app
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
+    # A session ends after this long without a request, and this long after login regardless.
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    # Addresses of reverse proxies whose X-Forwarded-Proto / X-Forwarded-For (or Forwarded)
+    # headers are believed, comma-separated, or "*" for any. Empty (the default) believes
+    # none: anyone could send those headers to dodge the login limiter.
+    forwarded_allow_ips: str = ""
+    # How long a password-reset link an admin made stays usable.
+    password_reset_hours: int = 24
 
     # Mail notifications
     smtp_host: str = ""
@@ -91,15 +100,6 @@ class Settings(BaseSettings):
     smtp_from: str = "letters@letterbridge.invalid"
 
     # Unattended intake (letterbridge worker)
-    # A session ends after this long without a request, and this long after login regardless.
-    session_idle_minutes: int = 60
-    session_max_hours: int = 12
-    # Addresses of reverse proxies whose X-Forwarded-Proto / X-Forwarded-For (or Forwarded)
-    # headers are believed, comma-separated, or "*" for any. Empty (the default) believes
-    # none: anyone could send those headers to dodge the login limiter.
-    forwarded_allow_ips: str = ""
-    # How long a password-reset link an admin made stays usable.
-    password_reset_hours: int = 24
     watch_folder: Path | None = None
     watch_enabled: bool = False
     s3_intake_prefix: str = ""
@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     print_batch_dir: Path | None = None
 
     prefect_ui_url: str = ""
+    # With no PREFECT_API_URL, commands start one Prefect server for the data folder and reuse
+    # it (runs stay in its UI); false: Prefect's temporary server in every command, as before.
+    prefect_local_server: bool = True
     # A flow run silent this long (no heartbeat, no final state) is marked Crashed by a Prefect
     # automation; keep it above 3 × PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default).
     silent_run_seconds: int = 600

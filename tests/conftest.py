@@ -21,6 +21,8 @@ VENV_BIN = Path(sys.executable).parent
 # Tesseract gets one thread: two cores, many pages (see ../shared/PREFECT.md).
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Tests say which Prefect server they use; none starts the data folder's own in the background.
+os.environ.setdefault("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
@@ -40,7 +42,7 @@ def wait_for_http(url: str, timeout: float = 60.0) -> None:
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
-        except Exception as exc:  # noqa: BLE001 - still starting
+        except Exception as exc:  # still starting
             last = exc
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not come up: {last}")
@@ -138,7 +140,7 @@ def smtp_server() -> Iterator[tuple[str, int, list]]:
     received: list = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
+        async def handle_DATA(self, server, session, envelope):
             received.append(envelope)
             return "250 OK"
 

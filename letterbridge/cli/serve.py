@@ -25,5 +25,24 @@ def serve(
     )
 
 
+def prefect_server(
+    *,
+    stop: Annotated[bool, typer.Option("--stop", help="End the data folder's Prefect server.")]
+    = False,
+) -> None:
+    """Show (starting it if need be) or stop the Prefect server this data folder's commands
+    share when PREFECT_API_URL is not set."""
+    # Deferred: this module is imported by every command, and flows/ brings Prefect (1.3 s).
+    from flows.runtime import ensure_local_server, running_local_server, stop_local_server
+
+    if stop:
+        typer.echo("Stopped." if stop_local_server() else "No Prefect server was running.")
+        return
+    ensure_local_server()
+    info = running_local_server()
+    typer.echo(f"Prefect server: UI {info['ui_url']}  API {info['api_url']}  (pid {info['pid']})")
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("prefect-server")(prefect_server)

@@ -1,0 +1,67 @@
+"""Time to a one-letter `letterbridge ingest` on a fresh data folder: Prefect's temporary server
+in every command, against the data folder's own server that the first command starts and the
+next ones reuse (flows/runtime.py). Writes bench/results/start.md."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from letterbridge.samples import make_letter, make_roster, write_letter
+
+HERE = Path(__file__).parent
+LB = str(Path(sys.executable).with_name("letterbridge"))
+
+
+def _ingest(home: Path, scan: Path, *, local_server: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(LETTERBRIDGE_HOME=str(home), OMP_THREAD_LIMIT="1",
+               LETTERBRIDGE_PREFECT_LOCAL_SERVER=str(local_server).lower())
+    started = time.perf_counter()
+    subprocess.run([LB, "ingest", str(scan)], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    roster = make_roster(4, seed=5)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        scans = [write_letter(make_letter(roster.inmates[n], seed=70 + n, style="typed",
+                                          n_pages=1), root / f"scan-{n}.pdf") for n in range(2)]
+        for local in (False, True):
+            home = root / f"home-{local}"
+            first = _ingest(home, scans[0], local_server=local)
+            second = _ingest(home, scans[1], local_server=local)
+            rows.append((local, first, second))
+            if local:
+                env = {**os.environ, "LETTERBRIDGE_HOME": str(home)}
+                subprocess.run([LB, "prefect-server", "--stop"], env=env, check=False,
+                               capture_output=True)
+    load = os.getloadavg()[0]
+    lines = [
+        "# Starting up: a one-letter ingest on a fresh data folder",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average at start {load:.1f} "
+        "(2 cores, shared). Command: `.venv/bin/python -m bench.start_bench`. Each row: a fresh "
+        "`LETTERBRIDGE_HOME`, `letterbridge ingest` of one typed one-page letter (envelope + "
+        "page), then of a second letter; wall time of the whole command, no PREFECT_API_URL.",
+        "",
+        "| Prefect server | first ingest | second ingest |",
+        "|---|---|---|",
+    ]
+    for local, first, second in rows:
+        name = "the data folder's own (started once, reused)" if local else \
+            "temporary, in every command (before)"
+        lines.append(f"| {name} | {first:.1f} s | {second:.1f} s |")
+    (HERE / "results" / "start.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))  # noqa: T201 - a benchmark reports
+
+
+if __name__ == "__main__":
+    main()
