@@ -142,7 +142,7 @@ def screen_image(
     page = access.page_of(db, item, access.page_index(n))
     try:
         data = page_images.screen_image(access.delivered_key(user, page), w)
-    except BlobNotFound:
+    except (BlobNotFound, page_images.NotAnImage):
         raise access.not_found() from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": PRIVATE})
 

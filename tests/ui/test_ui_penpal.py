@@ -90,8 +90,9 @@ def test_a_screen_image_is_made_once_and_kept_beside_the_delivered_page(
 ) -> None:
     """GIVEN Ana's letter, never viewed
     WHEN she loads page 2 at 600 px twice
-    THEN one JPEG is stored next to the delivered PNG, under a key naming the delivered page's
-    content, and the second answer is that stored file."""
+    THEN a JPEG per offered width is stored next to the delivered PNG from that one decode
+    (each with a note of which copy is current), under keys naming the delivered page's
+    content; the second answer is the stored file, and nothing more is made."""
     page = _scan_sized(world, "ana_new")
     store = get_blob_store()
     folder = page.redacted_key.rsplit("/", 1)[0]
@@ -100,9 +101,12 @@ def test_a_screen_image_is_made_once_and_kept_beside_the_delivered_page(
     url = f"/letters/{world.ids['ana_new']}/pages/2.jpg?w=600"
     first = ana.get(url)
     made = set(store.list(folder)) - before
-    assert len(made) == 1
-    (key,) = made
-    assert re.fullmatch(rf"{folder}/screen/page-2-delivered-[0-9a-f]{{16}}-w600\.jpg", key)
+    copies = sorted(k for k in made if k.endswith(".jpg"))
+    assert made == {*copies, *(f"{folder}/screen/page-2-delivered-w{w}.current"
+                                for w in page_images.WIDTHS)}
+    assert [re.fullmatch(rf"{folder}/screen/page-2-delivered-[0-9a-f]{{16}}-w(\d+)\.jpg", key)[1]
+            for key in copies] == sorted(str(w) for w in page_images.WIDTHS)
+    key = next(k for k in copies if k.endswith("-w600.jpg"))
     assert store.get(key) == first.content
     assert ana.get(url).content == first.content
     assert set(store.list(folder)) - before == made
@@ -113,13 +117,17 @@ def test_a_box_added_after_release_reaches_the_screen_image_at_once(
 ) -> None:
     """GIVEN Ana has already loaded page 2 at 600 px (so a copy is cached)
     WHEN the mailroom burns a new box into the delivered page
-    THEN her next load shows the new box black: the old copy is never served again."""
-    _scan_sized(world, "ana_new")
+    THEN her next load shows the new box black: the old copy is never served again, and is
+    deleted (it shows less redaction than the page now has)."""
+    page = _scan_sized(world, "ana_new")
+    store = get_blob_store()
+    copies = f"{page.redacted_key.rsplit('/', 1)[0]}/screen/"
     ana = client_for("ana")
     url = f"/letters/{world.ids['ana_new']}/pages/2.jpg?w=600"
     box = world.free_box
     scale = 1 / SCALE  # 600 px shown of a 2400 px page
     ana.get(url)
+    (old,) = [k for k in store.list(copies) if k.endswith("-w600.jpg")]
     with session_scope() as session:
         page = next(p for p in session.get(MailItem, world.ids["ana_new"]).pages
                     if p.kind == "letter")
@@ -131,6 +139,8 @@ def test_a_box_added_after_release_reaches_the_screen_image_at_once(
         burn_page(session, page)
     after = _decode(ana.get(url).content)
     assert _mean(after, tuple(v * SCALE for v in box), scale) < 20
+    (new,) = [k for k in store.list(copies) if k.endswith("-w600.jpg")]
+    assert new != old and not store.exists(old)
 
 
 def test_screen_images_follow_the_page_image_rules(client_for, world) -> None:
@@ -367,9 +377,9 @@ def test_on_a_laptop_each_page_sits_beside_its_text_and_zoom_loads_the_full_page
     WHEN Ana reads it at 1366×768 and zooms into page 2
     THEN each page's text starts level with its image, to its right; the image never scrolls
     inside its box until she zooms, and zooming swaps in the full-resolution PNG."""
-    total, _, context, page = _read_whole_letter(browser, live_server, world, long_letter,
+    total, images, context, page = _read_whole_letter(browser, live_server, world, long_letter,
                                                  DESKTOP)
-    _record("laptop_1366_1x", total=total)
+    _record("laptop_1366_1x", total=total, images=images)
     for n in (2, 3, 4):
         image = page.locator(f"#page-{n} .zoomable").bounding_box()
         text = page.locator(f"#page-{n} .page-text").bounding_box()

@@ -10,7 +10,7 @@ import pytest
 
 from postal import replies
 from storage.db import session_scope
-from storage.models import Volunteer
+from storage.models import Facility, User, Volunteer
 
 pytestmark = pytest.mark.browser
 
@@ -60,12 +60,17 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "queue": "/mailroom",
         "letter": f"/letters/{ids['ana_review']}",
         "letter-unrouted": f"/letters/{ids['unrouted']}",
+        "letter-roster-search": f"/letters/{ids['unrouted']}?sender_q=Mart",
         "upload": "/mailroom/upload",
         "replies": "/mailroom/replies",
         "reply": f"/replies/{reply_id}",
     }
     if role == "mailroom":
         return mailroom
+    with session_scope() as session:
+        volunteer = session.query(Volunteer).filter_by(email=world.users["bo"]).one().id
+        facility = session.query(Facility).one().id
+        user = session.query(User).filter_by(email=world.users["bo"]).one().id
     return {
         "dashboard": "/admin",
         "roster": "/admin/roster",
@@ -73,7 +78,10 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "waiting": "/admin/waiting",
         "facilities": "/admin/facilities",
         "volunteers": "/admin/volunteers",
+        "volunteer": f"/admin/volunteers/{volunteer}",
+        "facility": f"/admin/facilities/{facility}",
         "users": "/admin/users",
+        "disable-confirm": f"/admin/users/{user}/disable",
         "audit": "/admin/audit",
         "letter": f"/letters/{ids['ana_new']}",
     }
@@ -124,6 +132,13 @@ def test_every_page_fits_the_screen_and_passes_axe(
     page.goto(f"{live_server.url}/login")
     found["login"] = check(page, axe_source)
     shot(page, f"{size}-login")
+    if role == "penpal":  # once per size: the form again, saying the password was wrong
+        page.fill("input[name=email]", world.users["ana"])
+        page.fill("input[name=password]", "not the password")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        found["login-refused"] = check(page, axe_source)
+        shot(page, f"{size}-login-refused")
     email = world.users["ana" if role == "penpal" else role]
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", world.password)
@@ -137,6 +152,10 @@ def test_every_page_fits_the_screen_and_passes_axe(
         page.wait_for_load_state("networkidle")
         found[name] = check(page, axe_source)
         shot(page, f"{size}-{role}-{name}")
+    # What a mistyped address shows.
+    assert page.goto(f"{live_server.url}/letters/0000000000000000").status == 404
+    found["not-found"] = check(page, axe_source)
+    shot(page, f"{size}-{role}-not-found")
     context.close()
     problems = {name: p for name, p in found.items() if p}
     assert not problems, "\n".join(f"{name}: {'; '.join(p)}" for name, p in problems.items())
