@@ -417,9 +417,9 @@ NOTES = [
 ]
 
 
-def _prose(rng: random.Random, n: int) -> list[str]:
-    sentences = sample_text.prose("eng")
-    return [sample_text.fill_slots(rng.choice(sentences), rng, "eng") for _ in range(n)]
+def _prose(rng: random.Random, n: int, language: str) -> list[str]:
+    sentences = sample_text.prose(language)
+    return [sample_text.fill_slots(rng.choice(sentences), rng, language) for _ in range(n)]
 
 
 @dataclass
@@ -451,7 +451,8 @@ def make_letter(rng: random.Random, items: list[tuple[Format, str]], *, safe: bo
 
     A value is never broken by the wrapping itself (it may run past WIDTH); one whose format
     says `wrap` is broken over two lines at its middle separator."""
-    rel = rng.choice(sample_text.RELATIVES_EN)
+    language = "spa" if rng.random() < 0.25 else "eng"  # as the sample letters: one in four
+    rel = rng.choice(sample_text.relatives(language))
     paragraphs: list[list[str]] = [[f"Dear {rng.choice(sample_text.GREETING_NAMES)},"]]
     for fmt, value in items:
         written = _wrap_inside(value) if fmt.wrap else value
@@ -459,7 +460,8 @@ def make_letter(rng: random.Random, items: list[tuple[Format, str]], *, safe: bo
         token = "\x03" + written.replace(" ", "\x01").replace("\n", "\x02") + "\x04"
         carrier = rng.choice(SAFE_CARRIERS if safe else CARRIERS)
         sentence = carrier.format(v=token, rel=rel, Rel=rel.capitalize())
-        paragraphs.append(_prose(rng, rng.randrange(1, 4)) + [sentence] + _prose(rng, rng.randrange(0, 3)))
+        paragraphs.append(_prose(rng, rng.randrange(1, 4), language) + [sentence]
+                          + _prose(rng, rng.randrange(0, 3), language))  # fmt: skip
     paragraphs.append(["Your friend,", "Marcus Hill " + SENDER])
     lines: list[str] = []
     for para in paragraphs:
@@ -749,8 +751,9 @@ def main(argv: list[str] | None = None) -> int:
     out += [
         f"Measured {stamp} by `{cmd.strip()}` in {time.monotonic() - started:.0f} s. "
         f"{args.per_format} values per format, seed {args.seed}, typed into generated letters "
-        f"(`letterbridge.samples.text` prose, wrapped at {WIDTH} characters; some values wrapped "
-        "on purpose). *before* = `ocr/pii.py` at " + f"`{args.baseline}`, *after* = this tree.",
+        f"(`letterbridge.samples.text` prose, one in four Spanish, wrapped at {WIDTH} characters; "
+        f"some values wrapped on purpose). *before* = `ocr/pii.py` at `{args.baseline}`, "
+        "*after* = this tree.",
         "",
         "- *found*: every character of the value lies in a finding — *text*: `find_in_text` on "
         "the letter (a person's transcription); *words*: `find_pii` on the letter laid out as "

@@ -159,11 +159,14 @@ def test_runs_record_their_groups_and_tokens():
 @pytest.mark.parametrize("token", ["3/14/2024", "14.03.2024", "03-14-24", "2024-03-14", "12/2024",
                                    "3/1/2024 - 3/5/2024", "31/12/1999"])  # fmt: skip
 def test_date_rule_accepts_dates(token):
+    """GIVEN a date as people write it (either day order, a range) WHEN tested THEN a date."""
     assert is_date(token)
 
 
 @pytest.mark.parametrize("token", ["13/32/2024", "887-41-2093", "2024-13-40", "555-0142", "3.14159"])
 def test_date_rule_rejects_what_no_calendar_has(token):
+    """GIVEN a number shaped like a date but with no such day or month, an SSN, a phone
+    WHEN tested THEN no date."""
     assert not is_date(token)
 
 
@@ -187,6 +190,8 @@ def test_money_rule_needs_a_currency():
 
 
 def test_page_rule_needs_a_page_label():
+    """GIVEN page ranges after "page"/"pp." and the same digits after "call" WHEN tested
+    THEN only the labelled ones are page numbers, and no page number has six digits."""
     assert is_page_number("1024-1031", before="read page ")
     assert is_page_number("112-118", before="see pp. ")
     assert not is_page_number("1024-1031", before="call ")
@@ -215,6 +220,8 @@ def test_reply_code_rule():
 
 
 def test_sender_rule_folds_look_alikes():
+    """GIVEN the sender's number misread, without its dash, one digit off, and no sender
+    WHEN tested THEN look-alikes and dashes do not matter, a different digit does."""
     key = sender_key("Reg. No. " + SENDER)
     assert is_sender_number("482II-O39", key)
     assert is_sender_number("48211039", key)
@@ -316,6 +323,8 @@ def test_email_split_at_a_dot_keeps_its_first_half():
 
 
 def test_email_wrapped_after_its_dot():
+    """GIVEN an email broken over two lines after the dot of its local part
+    WHEN found in words THEN both halves are one finding with a box on each line."""
     words = words_from("write to keisha.\njackson03@gmail.com soon")
     (finding,) = find_pii(words)
     assert [words[i].text for i in finding.word_indices] == ["keisha.", "jackson03@gmail.com"]
@@ -335,6 +344,8 @@ def test_address_box_covers_the_city_line_even_with_a_misread_state():
 
 
 def test_zip_plus_four_in_an_address_stays_an_address():
+    """GIVEN an address ending in a ZIP+4 (the shape of a 5-4 SSN) WHEN searched
+    THEN it is one address."""
     assert found("at 12 Oak Street, Fresno, CA 93701-1234 now") == [
         ("address", "12 Oak Street, Fresno, CA 93701-1234")
     ]
@@ -367,4 +378,6 @@ def test_number_kind_in_text_and_words_and_specific_label_wins():
 
 
 def test_canonical_id_still_importable_from_pii():
+    """GIVEN code that imports canonical_id from ocr.pii WHEN it folds a misread number
+    THEN it gets the digits."""
     assert canonical_id("i2345-67B") == "12345678"
