@@ -432,3 +432,33 @@ def test_pdf_pages_are_the_delivered_images(client_for, world, tmp_path: Path) -
     image = np.asarray(Image.open(tmp_path / "page.png").convert("L"))
     scale = image.shape[1] / 600
     assert _mean(image, world.phone_box, scale) < 40
+
+
+@pytest.mark.browser
+def test_a_penpal_downloads_the_pdf_in_the_browser(browser, live_server, world, shot) -> None:
+    """GIVEN Ana's released letter with its delivered PDF built
+    WHEN she clicks "Download as PDF" on the letter, on her phone
+    THEN the browser saves letter-<date>.pdf (not shown in the tab), a PDF of the redacted
+    letter: its text has the removed phone number nowhere."""
+    item = world.ids["ana_new"]
+    _build_pdfs(item)
+    context = browser.new_context(viewport=PHONE, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=email]", world.users["ana"])
+    page.fill("input[name=password]", world.password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/inbox")
+    page.click(f"a[href='/letters/{item}']")
+    shot(page, "penpal-letter-pdf-link-390")
+    with page.expect_download() as download:
+        page.click("#pdf-link")
+    saved = download.value
+    assert re.fullmatch(r"letter-\d{4}-\d{2}-\d{2}\.pdf", saved.suggested_filename)
+    pdf = Path(saved.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+    assert "tomatoes" in text and world.secret not in text
+    assert page.url.endswith(f"/letters/{item}")  # still reading the letter
+    context.close()
