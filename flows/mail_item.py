@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -42,10 +42,16 @@ def decide(item_id: str) -> str:
     return release.decide(item_id)
 
 
-@task(name="notify", task_run_name="notify-{item_id}", retries=3, retry_delay_seconds=[2, 10, 30],
-      **TASK_OPTIONS)
+@task(name="notify", task_run_name="notify-{item_id}", **TASK_OPTIONS)
 def notify(item_id: str) -> bool:
-    return notifications.notify(item_id)
+    """One try: a mail server that is down leaves the email in the outbox, which the worker's
+    notify-outbox flow sends later; the letter does not wait for it."""
+    try:
+        return notifications.notify(item_id)
+    except Exception as exc:  # SMTP and network errors of every kind: the outbox keeps it
+        get_run_logger().warning("email for letter %s stays in the outbox (%s)", item_id,
+                                 type(exc).__name__)
+        return False
 
 
 def ocr_pages(page_ids: list[int]) -> None:
