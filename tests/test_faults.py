@@ -309,3 +309,71 @@ def test_a_completion_marker_takes_a_file_at_once_and_only_the_file_it_follows(
     assert hot.remove_stale_markers() == 1
     assert sorted(p.name for p in hot.root.iterdir() if p.is_file()) == ["old.pdf",
                                                                          "old.pdf.ready"]
+
+
+# --- 4. what is waiting, visibly -----------------------------------------------------------
+
+
+def _row(output: str, label: str) -> list[str]:
+    """The cells of the table row that starts with `label`."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if cells and cells[0].startswith(label):
+            return cells
+    raise AssertionError(f"no row {label!r} in\n{output}")
+
+
+def test_status_shows_files_waiting_letters_retrying_and_emails_owed(lb_home: Path) -> None:
+    """GIVEN a file a worker took but never split (it died against a wrong database port), a
+    letter in processing, a letter whose run failed once, one that failed three times, and a
+    released letter whose email did not go out
+    WHEN an admin runs `letterbridge status` THEN each shows up, counted, with its reason —
+    the unsplit file too, which is in no letter count."""
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from letterbridge.cli import app
+    from storage.db import audit
+    from storage.models import Volunteer, utcnow
+
+    with session_scope() as session:
+        waiting = SourceFile(sha256="1" * 64, filename="a.pdf", size=1, blob_key="k1",
+                             created_at=utcnow() - timedelta(minutes=7))
+        split = SourceFile(sha256="2" * 64, filename="b.pdf", size=1, blob_key="k2",
+                           status="done")
+        volunteer = Volunteer(display_name="Ann Example", email="ann@example.org")
+        session.add_all([waiting, split, volunteer])
+        session.flush()
+        items = {
+            "processing": MailItem(source_id=split.id, first_source_page=1, status="processing"),
+            "once": MailItem(source_id=split.id, first_source_page=2, status="needs_review",
+                             stage="routed", review_reasons=["processing_failed"]),
+            "thrice": MailItem(source_id=split.id, first_source_page=3, status="needs_review",
+                               review_reasons=["processing_failed"]),
+            "owed": MailItem(source_id=split.id, first_source_page=4, status="released",
+                             stage="done", volunteer_id=volunteer.id, released_at=utcnow()),
+        }
+        session.add_all(items.values())
+        session.flush()
+        audit(session, "processing_failed", item_id=items["once"].id, stage="routed")
+        for _ in range(3):
+            audit(session, "processing_failed", item_id=items["thrice"].id, stage="")
+        ids = {name: item.id for name, item in items.items()} | {"waiting": waiting.id}
+
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert _row(output, "files not yet split")[1:] == ["1", "7 min"]
+    assert _row(output, "letters being processed")[1] == "1"
+    assert _row(output, "letters whose run failed, to be retried")[1] == "1"
+    assert _row(output, "letters that failed 3 runs")[1] == "1"
+    assert _row(output, "emails not sent yet")[1] == "1"
+    assert _row(output, ids["waiting"])[2:] == ["file received", "7 min",
+                                                "waiting for a worker (or recovery)"]
+    letters = {cells[1]: cells[2:] for line in output.splitlines()
+               if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 5}
+    assert letters[ids["once"]][0::2] == ["stopped at routed",
+                                          "processing failed 1 time(s); recovery retries it"]
+    assert letters[ids["thrice"]][2] == "processing failed 3 time(s); left for a person"
+    assert "a.pdf" not in output and "b.pdf" not in output  # ids, never file names

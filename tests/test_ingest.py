@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,13 @@ from typer.testing import CliRunner
 
 from letterbridge.cli import app
 from storage.db import session_scope
-from storage.models import AuditEvent, MailItem, SourceFile
+from storage.models import AuditEvent, MailItem, Page, SourceFile
 
 pytestmark = pytest.mark.prefect
 
 
 @pytest.fixture
-def roster_and_letters(lb_home: Path, tmp_path: Path):  # noqa: ANN201
+def roster_and_letters(lb_home: Path, tmp_path: Path):
     from letterbridge.samples import make_letter, make_roster, write_letter
 
     roster = make_roster(6, seed=3)
@@ -38,7 +39,7 @@ def roster_and_letters(lb_home: Path, tmp_path: Path):  # noqa: ANN201
 
 
 def test_ingest_routes_each_letter_to_its_pen_pal_and_exports_it(
-    prefect_api: str, roster_and_letters, tmp_path: Path  # noqa: ANN001
+    prefect_api: str, roster_and_letters, tmp_path: Path
 ) -> None:
     """GIVEN two scanned typed letters from senders on the roster
     WHEN `letterbridge ingest` runs them and `letterbridge export` writes them out
@@ -69,7 +70,7 @@ def test_ingest_routes_each_letter_to_its_pen_pal_and_exports_it(
 
 
 def test_reingesting_the_same_file_makes_no_second_item(
-    prefect_api: str, roster_and_letters  # noqa: ANN001
+    prefect_api: str, roster_and_letters
 ) -> None:
     """GIVEN a letter already ingested WHEN the same file is ingested again
     THEN no second source or item appears and the command still exits 0."""
@@ -90,11 +91,12 @@ def test_reingesting_the_same_file_makes_no_second_item(
 
 
 def test_bad_files_are_quarantined_and_the_batch_goes_on(
-    prefect_api: str, roster_and_letters, tmp_path: Path  # noqa: ANN001
+    prefect_api: str, roster_and_letters, tmp_path: Path
 ) -> None:
     """GIVEN a batch with an empty file, a truncated PDF, an encrypted PDF, a huge image and a
     text file named .pdf next to one good letter WHEN ingested THEN each bad file is one
-    quarantined item with its reason, the good letter is processed, and the exit code is 0."""
+    quarantined item with its reason, the good letter is processed, the exit code is 0, and
+    the progress bar ends at N/N with only the good letter's pages."""
     from letterbridge.samples import make_bad_inputs
 
     letters, _ = roster_and_letters
@@ -114,6 +116,10 @@ def test_bad_files_are_quarantined_and_the_batch_goes_on(
             "quarantined"
         assert not s.scalar(select(func.count()).select_from(MailItem)
                             .where(MailItem.status.in_(["processing", "received"])))
+        good_pages = s.scalar(select(func.count(Page.id)).join(MailItem)
+                              .where(MailItem.source_id == good.id))
+    # Quarantined files drop out of the bar's total: it ends at N/N, N the good letter's pages.
+    assert progress_at_the_end(result.output) == (good_pages, good_pages)
 
 
 def test_a_scanner_run_becomes_one_item_per_letter_in_order(
@@ -122,7 +128,8 @@ def test_a_scanner_run_becomes_one_item_per_letter_in_order(
     """GIVEN one scanner run holding three letters with separator sheets and blank duplex backs,
     the third from a sender who is not on the roster
     WHEN ingested THEN there are exactly three items in scan order, without separators or blank
-    pages, the first two routed to their pen pals and the stranger's letter `unrouted`."""
+    pages, the first two routed to their pen pals and the stranger's letter `unrouted`; the
+    progress bar ends at N/N, N the pages of the three letters."""
     from letterbridge.samples import Person, make_letter, make_roster, make_scanner_run, write_run
 
     roster = make_roster(6, seed=21)
@@ -150,6 +157,17 @@ def test_a_scanner_run_becomes_one_item_per_letter_in_order(
             [p.inmate_number for p in known]
         assert items[0].volunteer is not None and items[1].volunteer is not None
         assert items[2].status == "unrouted" and items[2].volunteer_id is None
+        readable = sum(len(item.pages) for item in items)
+    # The bar counts the pages really read: separators and blank backs are not in its total.
+    assert readable < len(pages)
+    assert progress_at_the_end(result.output) == (readable, readable)
+
+
+def progress_at_the_end(output: str) -> tuple[int, int]:
+    """(done, total) from the progress bar's last line."""
+    [line] = [line for line in output.splitlines() if "Reading pages" in line][-1:]
+    done, total = re.search(r"(\d+)/(\d+)", line).groups()
+    return int(done), int(total)
 
 
 def _is_blank_back(pages: list, n: int) -> bool:
