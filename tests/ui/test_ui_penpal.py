@@ -194,6 +194,8 @@ def test_a_penpal_downloads_her_letter_as_a_redacted_pdf(client_for, world) -> N
     ana = client_for("ana")
     html = ana.get(f"/letters/{item}").text
     assert f'href="/letters/{item}/letter.pdf"' in html
+    thread = ana.get(f"/correspondence/{world.inmate_ids['jose']}").text
+    assert f'href="/letters/{item}/letter.pdf"' in thread
     response = ana.get(f"/letters/{item}/letter.pdf")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
