@@ -46,7 +46,7 @@ def _number_key(number: str) -> str:
     return fold(number)
 
 
-def _rows(path: Path, kind: str):  # noqa: ANN202 - generator of (line, row)
+def _rows(path: Path, kind: str):  # generator of (line, row)
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -233,7 +233,7 @@ def _changed(obj: object, values: dict[str, object]) -> list[str]:
     return names
 
 
-def _get(session: Session, model: type, row_id: int, what: str):  # noqa: ANN202 - the row
+def _get(session: Session, model: type, row_id: int, what: str):  # the row
     row = session.get(model, row_id)
     if row is None:
         raise RosterError(f"no such {what}")

@@ -22,7 +22,7 @@ def audit_actions(item_id: str | None = None) -> list[str]:
         return list(session.scalars(query))
 
 
-def csrf(client, url: str) -> str:  # noqa: ANN001
+def csrf(client, url: str) -> str:
     page = client.get(url)
     assert page.status_code == 200, (url, page.status_code)
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
@@ -551,7 +551,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     commands: list[list[str]] = []
 
     class FakeProcess:
-        def __init__(self, args, **_kwargs) -> None:  # noqa: ANN001
+        def __init__(self, args, **_kwargs) -> None:
             commands.append(args)
 
         def poll(self) -> int:
@@ -805,7 +805,7 @@ def upload_limit_64k(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def test_a_too_large_upload_is_refused_before_it_reaches_the_disk(
-        upload_limit_64k, world, client_for, started) -> None:  # noqa: ANN001
+        upload_limit_64k, world, client_for, started) -> None:
     """GIVEN an upload limit of 64 KB
     WHEN the mailroom posts 100 KB of scans, declared up front or streamed in chunks without a
     length, or posts an oversized ordinary form
@@ -831,7 +831,7 @@ def test_a_too_large_upload_is_refused_before_it_reaches_the_disk(
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"run.pdf\"\r\n"
             "Content-Type: application/pdf\r\n\r\n").encode() + big + f"\r\n--{boundary}--\r\n".encode()
 
-    def chunks():  # noqa: ANN202 - a body of unknown length, as a chunked upload sends it
+    def chunks():  # a body of unknown length, as a chunked upload sends it
         for start in range(0, len(body), 8192):
             yield body[start:start + 8192]
 
@@ -965,7 +965,7 @@ def test_every_page_but_static_files_is_no_store(world, client_for) -> None:
 
 
 @pytest.fixture
-def behind_proxy(lb_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - FastAPI
+def behind_proxy(lb_home: Path, monkeypatch: pytest.MonkeyPatch):  # FastAPI
     """The app configured to believe forwarding headers from its proxy ("testclient" here)."""
     from config.settings import reset_settings
     from review_ui.app import create_app
@@ -975,7 +975,7 @@ def behind_proxy(lb_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN20
     return create_app()
 
 
-def _login_cookie(client, email: str, password: str, headers: dict | None = None):  # noqa: ANN001, ANN202
+def _login_cookie(client, email: str, password: str, headers: dict | None = None):
     token = csrf(client, "/login")
     return client.post(
         "/login",
@@ -993,7 +993,7 @@ def test_the_cookie_is_secure_over_https_and_behind_a_trusted_tls_proxy(
     THEN only the trusted proxy's https makes the cookie Secure; it is HttpOnly and Lax always."""
     from fastapi.testclient import TestClient
 
-    def cookie_of(response) -> str:  # noqa: ANN001
+    def cookie_of(response) -> str:
         return next(h for h in response.headers.get_list("set-cookie") if h.startswith("lb_session="))
 
     plain = cookie_of(_login_cookie(client_for(), world.users["ana"], world.password))
