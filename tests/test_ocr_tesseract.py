@@ -190,5 +190,7 @@ def test_a_replayed_reading_is_the_live_one(tmp_path: Path, monkeypatch: pytest.
 def test_unit_tests_read_through_the_recorder(ocr_recorder: Recorder) -> None:
     """GIVEN a unit test (no real_ocr mark) WHEN it reads a page THEN it goes through the
     session's recorder: the engine seam is wrapped and the recorder is on for this test."""
+    if ocr_recorder.mode == "off":
+        pytest.skip("LETTERBRIDGE_OCR_RECORD=off: no recorder in this run")
     assert getattr(tesseract.run_tesseract, "__wrapped__", None) is not None
-    assert ocr_recorder.active or ocr_recorder.mode == "off"
+    assert ocr_recorder.active
