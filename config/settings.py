@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # Tesseract vouches for its own reading of a letter page (ocr/engines.py; measured in
     # bench/results/handwriting.md): its real words' mean confidence at least this ...
     ocr_second_engine: bool = True
-    ocr_second_engine_below_confidence: float = 90.0
+    ocr_second_engine_below_confidence: float = 94.0
     # ... and at most this share of its words below 60.
     ocr_second_engine_max_doubtful_share: float = 0.1
     # Every envelope is read by the second engine (routing reads handwritten senders).
