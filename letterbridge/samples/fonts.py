@@ -95,21 +95,21 @@ HANDWRITING_FONTS = [
 # Handwriting faces the generator never draws letters with: the handwriting benchmark
 # (bench/handwriting_bench.py) reads pages in them to measure OCR on hands nothing was tuned
 # on. size_scale matches each face's x-height to Comic Neue's; latin1=False where the face
-# lacks Spanish's accented letters.
+# lacks Spanish's accented letters; the six "Because We Had To" faces draw capitals only.
 EXTRA_HANDWRITING_FONTS = [
     FontSpec("breip", ("truetype/breip/Breip.ttf",), "fonts-breip", size_scale=1.35),
     FontSpec("bw-build", ("opentype/bwht/BecauseWeBuild-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.82),
+             latin1=False, size_scale=0.82, caps_only=True),
     FontSpec("bw-connect", ("opentype/bwht/BecauseWeConnect-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.72),
+             latin1=False, size_scale=0.72, caps_only=True),
     FontSpec("bw-create", ("opentype/bwht/BecauseWeCreate-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.78),
+             latin1=False, size_scale=0.78, caps_only=True),
     FontSpec("bw-learn", ("opentype/bwht/BecauseWeLearn-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.66),
+             latin1=False, size_scale=0.66, caps_only=True),
     FontSpec("bw-mentor", ("opentype/bwht/BecauseWeMentor-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.89),
+             latin1=False, size_scale=0.89, caps_only=True),
     FontSpec("bw-organize", ("opentype/bwht/BecauseWeOrganize-Regular.otf",), "fonts-bwht",
-             latin1=False, size_scale=0.78),
+             latin1=False, size_scale=0.78, caps_only=True),
     FontSpec("dancing-script", ("opentype/dancingscript/DancingScript-Regular.otf",),
              "fonts-dancingscript", size_scale=1.29),
     # A schoolchild's French cursive: tiny x-height under tall loops (scaled only part way).
