@@ -62,6 +62,7 @@ class WorkerOptions:
     every_seconds: float = 300.0
     # A file must go unchanged this long before it is taken (or carry a completion marker).
     settle_seconds: float = SETTLE_SECONDS
+    require_marker: bool = False  # take only files a `<name>.done` / `.ready` marker vouches for
     recover_every_seconds: float = 600.0
     recover_min_age_seconds: float = 600.0
     # How often the worker looks for released letters whose email has not gone out (a query
@@ -111,7 +112,8 @@ def served_deployments(settings: Settings | None = None,
         deployments.append(hot_folder_flow.to_deployment(
             name=host_name(), schedule=Interval(options.every_seconds),
             parameters={"folder": str(settings.watch_folder),
-                        "settle_seconds": options.settle_seconds},
+                        "settle_seconds": options.settle_seconds,
+                        "require_marker": options.require_marker},
             description="Take settled files from the hot folder.", **common))
     if settings.s3_intake_enabled:
         deployments.append(s3_intake_flow.to_deployment(
@@ -304,12 +306,13 @@ class IntakeSensor(threading.Thread):
         self.stopped.set()
 
 
-def hot_folder_has_work(folder: Path, settle_seconds: float) -> Callable[[], bool]:
+def hot_folder_has_work(folder: Path, settle_seconds: float, *,
+                        require_marker: bool = False) -> Callable[[], bool]:
 
     hot = HotFolder(folder)
 
     def check() -> bool:
-        if ready_now(folder, settle_seconds):
+        if ready_now(folder, settle_seconds, require_marker=require_marker):
             return True
         return hot.has_orphaned_claims() or bool(odd_entries(folder))
 

@@ -67,11 +67,11 @@ def file_away(folder: str, claim_name: str, attempt: int,
 
 @flow(name="hot-folder", flow_run_name=lambda: f"hot-folder-{_stamp()}", log_prints=False)
 def hot_folder_flow(folder: str, settle_seconds: float = SETTLE_SECONDS,
-                    max_files: int = 20) -> State:
+                    max_files: int = 20, *, require_marker: bool = False) -> State:
     """Finished files → letters; originals to done/ or quarantine/ (+ reason).
 
     Finished: marked complete by a `<name>.done` / `.ready` marker, or unchanged for
-    `settle_seconds` (see `intake.hot_folder.settled_files`).
+    `settle_seconds` unless `require_marker` (see `intake.hot_folder.settled_files`).
 
     At most `max_files` a run: a big drop goes in several batches, one right after the
     other, so the first letters reach their pen pals without waiting for the last.
@@ -82,7 +82,8 @@ def hot_folder_flow(folder: str, settle_seconds: float = SETTLE_SECONDS,
     hot.remove_stale_markers()
     # First what a dead run left behind, then what was dropped since.
     claims = hot.orphaned_claims()
-    fresh = settled_files(hot.root, settle_seconds=settle_seconds)[:max_files]
+    fresh = settled_files(hot.root, settle_seconds=settle_seconds,
+                          require_marker=require_marker)[:max_files]
     if fresh and (claim := hot.claim(fresh)) is not None:
         claims.append(claim)
     if not claims:

@@ -134,10 +134,12 @@ def is_marked_complete(path: Path, seen: Seen) -> bool:
     return False
 
 
-def ready_now(folder: Path, settle_seconds: float, *, now: float | None = None) -> bool:
+def ready_now(folder: Path, settle_seconds: float, *, require_marker: bool = False,
+              now: float | None = None) -> bool:
     """Cheap check for the sensor: is any file marked complete or unchanged long enough?"""
     now = time.time() if now is None else now
-    return any(is_marked_complete(p, seen) or now - seen.changed >= settle_seconds
+    return any(is_marked_complete(p, seen)
+               or (not require_marker and now - seen.changed >= settle_seconds)
                for p, seen in snapshot(folder).items())
 
 
@@ -147,12 +149,15 @@ def settled_files(
     settle_seconds: float = SETTLE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    require_marker: bool = False,
 ) -> list[Path]:
     """Files the writer has finished: marked complete (`<name>.done` / `.ready`), or unchanged
     (size, mtime and ctime) for at least `settle_seconds` and across two looks.
 
     A scanner writes a file over several seconds, sometimes with long pauses between pages;
-    taking it early would ingest half a PDF and quarantine it as truncated.
+    taking it early would ingest half a PDF and quarantine it as truncated. A writer whose
+    pauses can outlast any window writes markers, and the folder is set to `require_marker`:
+    then only marked files are taken, however long the others sit still.
     """
     first = snapshot(folder)
     if not first:
@@ -160,7 +165,7 @@ def settled_files(
     marked = {p for p, seen in first.items() if is_marked_complete(p, seen)}
     waiting = {p: seen for p, seen in first.items() if p not in marked}
     settled: set[Path] = set()
-    if waiting:
+    if waiting and not require_marker:
         sleep(min(settle_seconds, LOOK_SECONDS))
         second = snapshot(folder)
         now = clock()

@@ -311,6 +311,35 @@ def test_a_completion_marker_takes_a_file_at_once_and_only_the_file_it_follows(
                                                                          "old.pdf.ready"]
 
 
+def test_a_folder_that_requires_markers_takes_nothing_unmarked_however_still(
+        tmp_path: Path) -> None:
+    """GIVEN a writer whose pauses can outlast any window, so its folder requires markers, and
+    in it a file untouched for an hour (half written: the writer stalled) and a marked one
+    WHEN the folder is checked THEN only the marked file is taken and the sensor sees work
+    only while a marked file waits."""
+    from flows.deployments import hot_folder_has_work
+
+    hot = HotFolder(tmp_path / "hot")
+    hot.ensure()
+    stalled = hot.root / "stalled.pdf"
+    stalled.write_bytes(b"%PDF-1.4 first pages only")
+    an_hour_ago = time.time() - 3600
+    os.utime(stalled, (an_hour_ago, an_hour_ago))
+
+    def later() -> float:  # an hour on: its ctime is an hour old too
+        return time.time() + 3600
+
+    has_work = hot_folder_has_work(hot.root, 10, require_marker=True)
+    assert settled_files(hot.root, settle_seconds=10, clock=later, require_marker=True) == []
+    assert settled_files(hot.root, settle_seconds=10, clock=later) == [stalled]
+    assert not has_work()
+    (hot.root / "marked.pdf").write_bytes(b"%PDF-1.4 complete")
+    (hot.root / "marked.pdf.ready").write_text("")
+    assert has_work()
+    assert settled_files(hot.root, settle_seconds=10, clock=later, require_marker=True) == [
+        hot.root / "marked.pdf"]
+
+
 # --- 4. what is waiting, visibly -----------------------------------------------------------
 
 

@@ -45,6 +45,9 @@ def worker(
         # here: every command would pay for the import)
         help="A file must go unchanged this many seconds before it is taken, unless a "
              "<name>.done or <name>.ready marker says it is complete.")] = 10.0,
+    require_marker: Annotated[bool, typer.Option(  # noqa: FBT002
+        "--require-marker", help="Take only hot-folder files a <name>.done or <name>.ready "
+        "marker says are complete (for writers that pause longer than --settle).")] = False,
     limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
     recover_every: Annotated[float, typer.Option(
         help="Seconds between scheduled recoveries of orphaned sources.")] = 600.0,
@@ -70,7 +73,8 @@ def worker(
                       "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery and the email outbox will run.")
     lock = _one_worker_per_home(settings.home)
     if once:
-        _run_once(settings, settle=settle, dispatch_to=dispatch_to)
+        _run_once(settings, settle=settle, require_marker=require_marker,
+                  dispatch_to=dispatch_to)
         return
     _need_server("letterbridge worker")
 
@@ -79,6 +83,7 @@ def worker(
     from flows import deployments as deps
 
     options = deps.WorkerOptions(poll_seconds=poll, every_seconds=every, settle_seconds=settle,
+                                 require_marker=require_marker,
                                  recover_every_seconds=recover_every,
                                  notify_every_seconds=notify_every, dispatch_to=dispatch_to)
     served = deps.served_deployments(settings, options)
@@ -96,7 +101,8 @@ def worker(
     if settings.watch_enabled:
         sensors.append(deps.IntakeSensor(
             f"hot-folder/{deps.host_name()}",
-            deps.hot_folder_has_work(settings.watch_folder, settle), poll_seconds=poll))
+            deps.hot_folder_has_work(settings.watch_folder, settle,
+                                     require_marker=require_marker), poll_seconds=poll))
     if settings.s3_intake_enabled:
         sensors.append(deps.IntakeSensor(
             f"s3-intake/{deps.host_name()}", deps.s3_has_work(settings.s3_intake_prefix),
@@ -141,7 +147,8 @@ def _recover_at_start() -> None:
         recover_flow(min_age_seconds=0, label="start-up")
 
 
-def _run_once(settings, *, settle: float, dispatch_to: str) -> None:
+def _run_once(settings, *, settle: float, require_marker: bool,
+              dispatch_to: str) -> None:
     from flows.intake import hot_folder_flow, s3_intake_flow
     from flows.outbox import notify_outbox_flow
 
@@ -152,6 +159,7 @@ def _run_once(settings, *, settle: float, dispatch_to: str) -> None:
     failed |= not state.is_completed()
     if settings.watch_enabled and settings.watch_folder:
         state = hot_folder_flow(str(settings.watch_folder), settle_seconds=settle,
+                                require_marker=require_marker,
                                 return_state=True)
         out.print(f"hot folder: {state.message or state.name}")
         failed |= not state.is_completed()
