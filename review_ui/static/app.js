@@ -23,7 +23,8 @@
     const key = event.key.toLowerCase();
     if (key === "r" && $("#release-form")) {
       // A letter whose redaction could not be checked is never released by one key.
-      if ($("#acknowledge")) { event.preventDefault(); $("#acknowledge").focus(); return; }
+      const ack = $("#acknowledge");
+      if (ack && !ack.checked) { event.preventDefault(); ack.focus(); return; }
       const button = $("#release-form button");
       if (button && !button.disabled) { event.preventDefault(); $("#release-form").requestSubmit(); }
     } else if (key === "h" && $("#hold-note")) {

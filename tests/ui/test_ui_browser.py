@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 PAGE_WIDTH = 600  # the generated letter pages are 600 px wide (see conftest)
 
 
-def log_in(browser, server, email: str, password: str):  # noqa: ANN001, ANN201 - playwright
+def log_in(browser, server, email: str, password: str):  # playwright
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -34,7 +34,7 @@ def log_in(browser, server, email: str, password: str):  # noqa: ANN001, ANN201 
     return context, page
 
 
-def to_screen(page, sheet_selector: str, box: tuple[int, int, int, int]):  # noqa: ANN001, ANN201
+def to_screen(page, sheet_selector: str, box: tuple[int, int, int, int]):
     """Image pixel box → screen points over the drawn page image."""
     sheet = page.locator(sheet_selector)
     sheet.scroll_into_view_if_needed()
@@ -44,7 +44,7 @@ def to_screen(page, sheet_selector: str, box: tuple[int, int, int, int]):  # noq
     return (bb["x"] + x0 * scale, bb["y"] + y0 * scale, bb["x"] + x1 * scale, bb["y"] + y1 * scale)
 
 
-def drag(page, points) -> None:  # noqa: ANN001
+def drag(page, points) -> None:
     """Draw with the mouse; the page posts the box and reloads."""
     x0, y0, x1, y1 = points
     page.mouse.move(x0, y0)
@@ -65,11 +65,11 @@ def test_mailroom_draws_a_box_releases_and_the_penpal_sees_it_burned_in(
     browser,
     live_server,
     world,
-    shot,  # noqa: ANN001
+    shot,
 ) -> None:
     """GIVEN a letter for Ana waiting in the queue because OCR was unsure
     WHEN the mailroom opens it from the queue, draws a box over a clean stretch of page 2,
-    draws a second box and clicks it away, and presses r to release
+    draws a second box and clicks it away, presses r (which asks it to say it checked every page), says so and releases
     THEN Ana finds it under New in her inbox, and in the page image she is served the drawn
     box and the automatic phone box are black while the rest of the page is not."""
     item = world.ids["ana_review"]
@@ -98,9 +98,14 @@ def test_mailroom_draws_a_box_releases_and_the_penpal_sees_it_burned_in(
     assert page.locator(boxes).count() == 2
     assert "Box removed." in page.inner_text(".flash")
 
+    # Held because OCR was unsure: one key alone does not release it (issue 14).
+    page.keyboard.press("r")
+    assert f"/letters/{item}" in page.url
+    assert page.evaluate("document.activeElement.id") == "acknowledge"
+    page.check("#acknowledge")
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
-        page.keyboard.press("r")
+        page.click("#release-form button[type=submit]")
     page.wait_for_url(lambda url: f"/letters/{item}" not in url)
     assert "Released." in page.inner_text(".flash")
     context.close()
@@ -137,7 +142,7 @@ def test_a_penpal_writes_a_reply_saved_as_she_types_then_submits_it(
     browser,
     live_server,
     world,
-    shot,  # noqa: ANN001
+    shot,
 ) -> None:
     """GIVEN Ana reading a letter from José
     WHEN she opens the reply editor and types
@@ -178,7 +183,7 @@ def test_an_admin_finds_the_dashboard_users_and_audit_log(
     browser,
     live_server,
     world,
-    shot,  # noqa: ANN001
+    shot,
 ) -> None:
     """GIVEN some letters and earlier activity
     WHEN an admin logs in and searches the audit log for a letter id
@@ -211,7 +216,7 @@ def test_mailroom_uploads_a_scan_and_sees_it_processed(
     world,
     shot,
     prefect_api,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     """GIVEN a scanned typed letter from a roster inmate, and the ingest command available
     WHEN the mailroom uploads it on the upload page

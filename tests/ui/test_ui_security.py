@@ -379,10 +379,22 @@ def test_viewing_redacting_changing_the_sender_and_releasing_are_audited(world, 
     assert corrected.status_code == 303
     refused = mailroom.post(f"/letters/{item}/release", data={"csrf_token": token})
     assert refused.status_code == 303 and status_of(item) == "unrouted"  # nobody to deliver to
-    mailroom.post(
+    # The envelope says "R. Smith": naming José needs the person's confirmation (issue 14).
+    unconfirmed = mailroom.post(
         f"/letters/{item}/sender", data={"csrf_token": token, "inmate_id": world.inmate_ids["jose"]}
     )
-    released = mailroom.post(f"/letters/{item}/release", data={"csrf_token": token})
+    assert unconfirmed.status_code == 303 and status_of(item) == "unrouted"
+    mailroom.post(
+        f"/letters/{item}/sender", data={"csrf_token": token, "inmate_id": world.inmate_ids["jose"],
+                                         "confirm_mismatch": "1"}
+    )
+    # The automatic box was removed, so the page is checked again: the phone it hid is
+    # readable, and only the person's explicit word releases the letter as it is.
+    unacknowledged = mailroom.post(f"/letters/{item}/release", data={"csrf_token": token})
+    assert unacknowledged.headers["location"] == f"/letters/{item}"
+    assert status_of(item) != "released"
+    released = mailroom.post(f"/letters/{item}/release",
+                             data={"csrf_token": token, "acknowledge": "1"})
     assert released.status_code == 303
     assert released.headers["location"] == f"/mailroom/next?after={item}"
     with session_scope() as session:
@@ -753,7 +765,7 @@ def test_the_web_app_never_imports_prefect() -> None:
     import sys
 
     code = (
-        "import sys, review_ui.app, review_ui.routes.mailroom, postal.delivery, "
+        "import sys, review_ui.app, review_ui.routes.mailroom, letters.mailroom, "
         "postal.replies; sys.exit('prefect' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
