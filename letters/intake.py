@@ -16,7 +16,7 @@ from sqlalchemy import select
 from config.settings import get_settings
 from letters.states import ReviewReason, Stage
 from ocr import raster
-from ocr.errors import LetterbridgeInputError, TooManyPages
+from ocr.errors import LetterbridgeInputError
 from ocr.images import encode_png
 from ocr.split import PageInfo, classify_page, split_run
 from storage.blobs import get_blob_store
@@ -84,16 +84,9 @@ def rasterise_source(source_id: str) -> list[dict]:
     store = get_blob_store()
     info: list[dict] = []
     try:
-        raster.sniff_format(path)
-        pages = raster.count_pages(path)
-        if pages > settings.max_pages_per_file:
-            raise TooManyPages(
-                f"file has {pages} pages; the limit is {settings.max_pages_per_file}"
-            )
-        for number, img in enumerate(
-            raster.iter_pages(path, dpi=settings.ocr_dpi, max_pixels=settings.max_image_pixels),
-            start=1,
-        ):
+        # The file's limits (pages, pixels per page) are raster's, from the settings.
+        raster.count_pages(path)
+        for number, img in enumerate(raster.iter_pages(path, dpi=settings.ocr_dpi), start=1):
             key = f"sources/{source_id}/page-{number:04d}.png"
             store.put(key, encode_png(img), "image/png")
             info.append({"source_page": number, "key": key, "kind": classify_page(img)})
