@@ -398,6 +398,9 @@ _ZIP_TAIL = re.compile(
 )
 
 
+_ENDS_WITH_ZIP = re.compile(r"\d{5}(?:-\d{4})?$")
+
+
 def _find_addresses(doc: _Doc) -> list[_Span]:
     spans: list[_Span] = []
     for pattern, reason in (
@@ -409,7 +412,9 @@ def _find_addresses(doc: _Doc) -> list[_Span]:
     ):
         for m in pattern.finditer(doc.text):
             end = m.end()
-            if pattern is not _CITY_ONLY:
+            # A misread city line joins a street line that has none yet (not one whose city,
+            # state and ZIP it already holds: the words after those are the letter again).
+            if pattern is not _CITY_ONLY and not _ENDS_WITH_ZIP.search(m.group()):
                 tail = _ZIP_TAIL.match(doc.text, end)
                 end = tail.end() if tail else end
             spans.append(_Span("address", m.start(), end, reason, 3))

@@ -46,6 +46,7 @@ PII_WORDS = {
     "bank": "a bank account number",
     "inmate_number": "another person's inmate number",
     "watch_term": "a term the program keeps private",
+    "number": "a long number (an account, an id, a phone number?)",
 }
 # While check_reply renders a reply that has no code yet, a stand-in of the same width
 # keeps the page count honest (approve counts again with the real code).

@@ -139,7 +139,8 @@ def test_verify_fails_on_a_number_the_finders_cannot_name():
     """GIVEN a re-read page where half a number survived in a shape no finder knows and
     an "@" survived WHEN verified THEN it fails, while dates, years, small numbers and the
     sender's own number (even written 11-A-4433) do not count."""
-    leftover = OcrPage(words=words_from("reach her at 4471 29 or bob@ exam"), confidence=95)
+    # Five digits: below the catch-all (six or more), caught by the second net only.
+    leftover = OcrPage(words=words_from("reach her at 4471 2 or bob@ exam"), confidence=95)
     result = verify_page(WHITE, ocr=lambda img: leftover)
     assert not result.passed
     assert result.problems == [
