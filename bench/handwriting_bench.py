@@ -523,7 +523,7 @@ def report(pages: list[Page], wall: float, workers: int, memory: list[dict], abl
         "- **Envelopes**: all read by PP-OCR (a few short lines; Tesseract misreads digits of hands).",
         "- **Threads**: one PP-OCR engine per process shared by its OCR threads (onnxruntime "
         "sessions run from several threads at once; intra-op threads 1): same CPU as one engine "
-        "per thread, less memory, no lock.",
+        "per thread, less memory; one detection at a time per process (memory, below).",
         "- **Detector size 1280 px long side, binarised page**: see the ablation (when run).",
     ]
     return "\n".join(lines) + "\n"

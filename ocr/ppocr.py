@@ -86,6 +86,7 @@ class _Engine:
 
 _ENGINE: _Engine | None = None
 _ENGINE_LOCK = threading.Lock()
+_DETECT_LOCK = threading.Lock()
 
 
 def model_dir() -> Path:
@@ -201,7 +202,15 @@ def _detect(eng: _Engine, bgr: np.ndarray, max_side: int, deadline: _Deadline) -
     batch = det.get_preprocess()(small)
     if batch is None:
         return []
-    preds = _run(eng, det.session.session, {det.session.get_input_names()[0]: batch}, deadline)
+    # One detection at a time per process: the detector's feature maps take ~0.38 GB at its
+    # peak, and two at once put a two-thread worker over 1 GB (bench/results/handwriting.md);
+    # the other thread recognises lines or runs Tesseract meanwhile.
+    if not _DETECT_LOCK.acquire(timeout=deadline.left()):
+        raise OcrTimeout(f"PP-OCR took longer than {deadline.timeout:g} s on this page")
+    try:
+        preds = _run(eng, det.session.session, {det.session.get_input_names()[0]: batch}, deadline)
+    finally:
+        _DETECT_LOCK.release()
     boxes, _scores = det.postprocess_op(preds, small.shape[:2])
     return [np.asarray(b, dtype=np.float32) / scale for b in boxes]
 
