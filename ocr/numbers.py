@@ -357,7 +357,10 @@ def explain_token(text: str, start: int, end: int, *, sender: str = "") -> str |
     after = text[end : end + 16]
     ws, we = _word_around(text, start, end)
     whole = text[ws:we]
-    if is_sender_number(whole, sender) or is_sender_number(written, sender):
+    # The identifier the token is part of, over its dashes and slashes: "11-A-4433".
+    before_id = _ID_BEFORE.search(text, max(0, start - 40), start)
+    ident = text[before_id.start() if before_id else start:_ID_AFTER.match(text, end).end()]
+    if any(is_sender_number(w, sender) for w in (whole, written, ident)):
         return "sender's own number"
     if is_reply_code(whole, text[max(0, ws - 24) : ws]):
         return "reply code"
