@@ -39,6 +39,8 @@ from storage.models import (
     Page,
     PageKind,
     Redaction,
+    SourceFile,
+    SourceStatus,
     Volunteer,
     utcnow,
 )
@@ -317,3 +319,53 @@ def mark_read(session: Session, item_id: str, *, actor: str) -> None:
         item.status = ItemStatus.read
         item.read_at = utcnow()
         audit(session, "read", actor=actor, item_id=item_id)
+
+
+# --- quarantined files --------------------------------------------------------------------
+
+
+def _quarantined_source(session: Session, source_id: str) -> tuple[SourceFile, list[MailItem]]:
+    source = session.get(SourceFile, source_id)
+    if source is None:
+        raise ItemNotFound(source_id)
+    items = list(session.scalars(select(MailItem).where(MailItem.source_id == source_id)))
+    if source.status != SourceStatus.quarantined and not (
+            items and all(i.status == ItemStatus.quarantined for i in items)):
+        raise ActionRefused("this file is not quarantined")
+    return source, items
+
+
+def retry_quarantined(session: Session, source_id: str, *, actor: str) -> tuple[str, bytes]:
+    """Take a quarantined file in again (a reader was fixed, a limit raised): its quarantined
+    letter goes, the file is as if just received. Returns (file name, its bytes) for ingest."""
+    source, items = _quarantined_source(session, source_id)
+    store = get_blob_store()
+    if not store.exists(source.blob_key):
+        raise ActionRefused("the file itself was not kept (it was over the size limit): "
+                            "scan it again in smaller parts")
+    data = store.get(source.blob_key)
+    for item in items:
+        session.delete(item)
+    source.status = SourceStatus.received
+    source.error = ""
+    source.pages_info = []
+    source.page_count = 0
+    audit(session, "quarantined_file_retried", actor=actor, source_id=source_id)
+    return source.filename, data
+
+
+def delete_quarantined(session: Session, source_id: str, *, actor: str) -> None:
+    """Delete a quarantined file for good: its row, its letter and every blob made from it."""
+    source, items = _quarantined_source(session, source_id)
+    store = get_blob_store()
+    keys = [source.blob_key, *(p["key"] for p in source.pages_info or [] if "key" in p)]
+    for item in items:
+        for page in item.pages:
+            keys += [k for k in (page.image_key, page.clean_key, page.redacted_key,
+                                 page.words_key) if k]
+        session.delete(item)
+    session.delete(source)
+    session.flush()
+    for key in dict.fromkeys(keys):
+        store.delete(key)
+    audit(session, "quarantined_file_deleted", actor=actor, source_id=source_id)

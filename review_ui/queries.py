@@ -40,7 +40,8 @@ def review_queue(db: Session, limit: int = 200) -> list[MailItem]:
         db.scalars(
             select(MailItem)
             .where(MailItem.status.in_(QUEUE_STATUSES))
-            .options(joinedload(MailItem.volunteer), joinedload(MailItem.inmate))
+            .options(joinedload(MailItem.volunteer), joinedload(MailItem.inmate),
+                     joinedload(MailItem.source))
             .order_by(MailItem.created_at, MailItem.id)
             .limit(limit)
         ).unique()
@@ -583,3 +584,21 @@ def page_problems(db: Session, item_id: str) -> dict[int, dict]:
     verified = set(db.scalars(select(Page.index).where(Page.item_id == item_id,
                                                        Page.verified.is_(True))))
     return {n: found for n, found in problems.items() if n not in verified}
+
+
+def quarantined_files(db: Session, limit: int = 200) -> list[tuple[SourceFile, str]]:
+    """Files that could not be processed, newest first, with the reason a volunteer reads."""
+    items = db.scalars(
+        select(MailItem).where(MailItem.status == ItemStatus.quarantined)
+        .order_by(MailItem.created_at.desc(), MailItem.id).limit(limit)
+    ).all()
+    sources = {s.id: s for s in db.scalars(
+        select(SourceFile).where(SourceFile.id.in_({i.source_id for i in items})))}
+    seen, out = set(), []
+    for item in items:
+        source = sources.get(item.source_id)
+        if source is None or source.id in seen:
+            continue
+        seen.add(source.id)
+        out.append((source, source.error or item.quarantine_reason or "could not be processed"))
+    return out

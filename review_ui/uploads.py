@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
-from storage.models import MailItem, SourceFile
+from letters.states import ReviewReason
+from storage.models import ItemStatus, MailItem, SourceFile
 
 ALLOWED_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png"}
 FINAL_SOURCE_STATUSES = {"done", "quarantined"}
@@ -87,6 +88,13 @@ def save_stream(folder: Path, name: str, stream: Any, max_bytes: int) -> SavedFi
     return SavedFile(target.name, digest.hexdigest(), size)
 
 
+def save_bytes(folder: Path, name: str, data: bytes) -> SavedFile:
+    """A file the app already holds (a kept original), saved like an uploaded one."""
+    target = folder / name
+    target.write_bytes(data)
+    return SavedFile(name=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
 def write_manifest(folder: Path, uploaded_by: str, files: list[SavedFile]) -> None:
     manifest = {"uploaded_by": uploaded_by, "files": [f.__dict__ for f in files]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -116,6 +124,19 @@ def _remove_scans(folder: Path, manifest: dict[str, Any]) -> None:
     """Ingest keeps its own copy of every original; the upload copies are not left lying about."""
     for entry in manifest["files"]:
         (folder / entry["name"]).unlink(missing_ok=True)
+
+
+def item_outcome(item: MailItem) -> str:
+    """What became of a letter, in words (no names of the sender: the uploader sees this)."""
+    reasons = ", ".join(ReviewReason.label_of(r) for r in item.review_reasons)
+    if item.status in (ItemStatus.released, ItemStatus.read):
+        to = item.volunteer.display_name if item.volunteer else "its pen pal"
+        return f"sent to {to}"
+    if item.status == ItemStatus.quarantined:
+        return f"not a letter: {item.quarantine_reason or reasons}"
+    if item.status in (ItemStatus.needs_review, ItemStatus.unrouted):
+        return f"waits in the queue: {reasons}" if reasons else "waits in the queue"
+    return "being read"
 
 
 def upload_status(db: Session, token: str) -> dict[str, Any] | None:
@@ -164,7 +185,8 @@ def upload_status(db: Session, token: str) -> dict[str, Any] | None:
                 "error": source.error if source else "",
                 "done": final,
                 "items": [
-                    {"id": i.id, "status": i.status, "url": f"/letters/{i.id}"} for i in items
+                    {"id": i.id, "status": i.status, "url": f"/letters/{i.id}",
+                     "outcome": item_outcome(i)} for i in items
                 ],
             }
         )

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from letters.states import ReviewReason
 from review_ui.auth import PRELOGIN_COOKIE, csrf_token_for, is_https
 from storage.models import utcnow
 
@@ -31,7 +32,7 @@ REASON_LABELS = {
 
 
 def reason_label(reason: str) -> str:
-    return REASON_LABELS.get(reason, reason.replace("_", " "))
+    return REASON_LABELS.get(reason) or ReviewReason.label_of(reason)
 
 
 def when(value: datetime | None) -> str:

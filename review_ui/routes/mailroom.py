@@ -153,6 +153,40 @@ def upload_progress_json(
     return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
 
+# --- quarantined files -----------------------------------------------------------------
+
+
+@router.get("/mailroom/quarantine")
+def quarantine(request: Request, user: Staff, db: DB) -> Response:
+    return render(request, "staff_quarantine.html", files=queries.quarantined_files(db))
+
+
+@router.post("/mailroom/quarantine/{source_id}/retry")
+def retry_quarantined(request: Request, source_id: str, user: Staff, db: DB) -> Response:
+    """Take the file in again: a new upload of the kept original, so its progress shows."""
+    try:
+        name, data = mailroom.retry_quarantined(db, source_id, actor=user.email)
+    except _domain_errors() as exc:
+        db.rollback()
+        return redirect(request, "/mailroom/quarantine", f"Not done: {exc}", error=True)
+    token, folder = uploads.new_upload_dir()
+    saved = uploads.save_bytes(folder, uploads.safe_filename(name), data)
+    uploads.write_manifest(folder, user.email, [saved])
+    db.commit()
+    uploads.start_ingest(token, folder, user.email, [saved])
+    return redirect(request, f"/mailroom/uploads/{token}", "Taken in again.")
+
+
+@router.post("/mailroom/quarantine/{source_id}/delete")
+def delete_quarantined(request: Request, source_id: str, user: Staff, db: DB,
+                       confirm: str = Form("")) -> Response:
+    if not confirm:
+        return redirect(request, "/mailroom/quarantine",
+                        "Tick the box to confirm: the file is deleted for good.", error=True)
+    return _act(request, db, "/mailroom/quarantine", "File deleted.",
+                lambda: mailroom.delete_quarantined(db, source_id, actor=user.email))
+
+
 # --- fixing a letter -----------------------------------------------------------------
 
 

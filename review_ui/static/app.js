@@ -171,7 +171,9 @@
         a.href = item.url; a.textContent = item.id;
         const s = document.createElement("span");
         s.className = "status status-" + item.status; s.textContent = item.status.replace("_", " ");
-        links.append(a, " ", s, document.createElement("br"));
+        const why = document.createElement("small");
+        why.textContent = item.outcome || "";
+        links.append(a, " ", s, " ", why, document.createElement("br"));
       });
       tr.appendChild(links);
       body.appendChild(tr);
