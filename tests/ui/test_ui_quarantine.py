@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +71,7 @@ def test_the_mailroom_lists_retries_and_deletes_quarantined_files(world, client_
     assert retried.status_code == 303 and "/mailroom/uploads/" in retried.headers["location"]
     [command] = started
     assert command[-1].endswith("scan-17.pdf") and "ingest" in command
-    with open(command[-1], "rb") as handed:
-        assert handed.read() == b"%PDF-1.4 damaged"
+    assert Path(command[-1]).read_bytes() == b"%PDF-1.4 damaged"
     with session_scope() as session:
         assert session.get(SourceFile, damaged).status == "received"
         assert session.query(MailItem).filter_by(source_id=damaged).count() == 0
