@@ -13,7 +13,7 @@ from config.settings import get_settings
 from letters.pages import load_words
 from letters.redaction import build_pdfs
 from letters.states import PageStage, ReviewReason, Stage
-from ocr.redact import needs_human
+from ocr.redact import low_confidence_page, needs_human
 from storage.db import audit, session_scope
 from storage.models import ItemStatus, MailItem, Page, PageKind
 
@@ -42,7 +42,7 @@ class PageFacts:
             return cls(kind=page.kind)
         words = load_words(page)
         return cls(kind=page.kind, ocr_failed=page.stage == PageStage.ocr_failed,
-                   low_confidence=words.confidence < low_confidence,
+                   low_confidence=low_confidence_page(words, low_confidence=low_confidence),
                    needs_transcription=words.needs_transcription,
                    doubtful=needs_human(words, low_confidence=low_confidence),
                    verified=bool(page.verified))

@@ -211,3 +211,17 @@ def test_marker_words_are_not_findings_themselves():
     out = redacted_words(words, find_pii(words))
     assert find_pii(out) == []
     assert isinstance(out[0], Word)
+
+
+def test_a_pp_ocr_page_is_trusted_on_its_own_scale():
+    """GIVEN the same reading at mean confidence 93 from each engine WHEN the hold policy looks
+    THEN Tesseract's passes (its 93 is a good page) and PP-OCR's waits for a person (its 93
+    is a 4-6 % CER page); at 99 PP-OCR's passes too."""
+    words = words_from("dear friend all is well here\nthe garden has tomatoes now")
+    for w in words:
+        w.conf = 93.0
+    assert not needs_human(OcrPage(words=words, confidence=93.0, engine="tesseract"))
+    assert needs_human(OcrPage(words=words, confidence=93.0, engine="ppocr"))
+    for w in words:
+        w.conf = 99.0
+    assert not needs_human(OcrPage(words=words, confidence=99.0, engine="ppocr"))
