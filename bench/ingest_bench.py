@@ -172,8 +172,9 @@ def run_ingest(home: Path, csvs: dict, scans: list[Path], api: str | None) -> fl
            "PREFECT_HOME": str(home / "prefect")}
     if api:
         env["PREFECT_API_URL"] = api
-    else:
+    else:  # Prefect's temporary server in the command (bench/start_bench.py: the shared one)
         env.pop("PREFECT_API_URL", None)
+        env["LETTERBRIDGE_PREFECT_LOCAL_SERVER"] = "false"
     lb = str(VENV_BIN / "letterbridge")
     subprocess.run([lb, "roster", "import", *[a for k, p in csvs.items()
                                                 for a in (f"--{k}", str(p))]],
@@ -239,7 +240,8 @@ def main() -> int:
             f"`letterbridge ingest` of one letter ({one_pages + 1} pages) with no server running "
             f"(Prefect starts its temporary server): {t_one_cold:.1f} s on a new "
             f"`LETTERBRIDGE_HOME`, {t_one_warm:.1f} s for the next letter (4 pages) in the same "
-            "home, where the temporary server's database already exists.",
+            "home, where the temporary server's database already exists. The server a data "
+            "folder's commands now share instead: `bench/results/start.md`.",
             "",
             "Ingest does more than OCR: rasterising, preprocessing, envelope reading, roster "
             "matching, PII finding, burning, re-OCR of the bands around burned boxes "
