@@ -47,7 +47,7 @@ def _http_status(exc: Exception) -> int:
 class S3Intake:
     """Objects dropped under a prefix of the bucket, each taken by one worker."""
 
-    def __init__(self, client, bucket: str, prefix: str, *, owner: str | None = None,  # noqa: ANN001
+    def __init__(self, client, bucket: str, prefix: str, *, owner: str | None = None,
                  claim_ttl_seconds: float = 900.0) -> None:
         self.client = client
         self.bucket = bucket

@@ -11,12 +11,12 @@ from ocr.types import OcrPage, Word
 
 
 @pytest.fixture(scope="module")
-def roster():  # noqa: ANN201
+def roster():
     return make_roster(12, seed=0)
 
 
 @pytest.fixture(scope="module")
-def typed_letter(roster):  # noqa: ANN001, ANN201
+def typed_letter(roster):
     """A typed letter from the federal inmate, its reply code printed on the envelope."""
     return make_letter(
         roster.inmates[0], seed=3, style="typed", n_pages=1, pii=False, code="K7M-3PF"
@@ -112,7 +112,7 @@ def test_a_page_without_a_sender_block_reads_as_nothing() -> None:
     assert (guess.name, guess.inmate_number, guess.confidence) == ("", "", 0.0)
 
 
-def test_envelope_pages_are_told_from_letter_pages_by_shape(typed_letter) -> None:  # noqa: ANN001
+def test_envelope_pages_are_told_from_letter_pages_by_shape(typed_letter) -> None:
     """GIVEN a scanned #10 envelope, its letter page, and both laid on a dark flatbed scan
     WHEN each is checked without OCR
     THEN envelopes (also the one on the letter-size scan) are envelopes, letters are not."""
@@ -129,7 +129,7 @@ def test_envelope_pages_are_told_from_letter_pages_by_shape(typed_letter) -> Non
     assert not looks_like_envelope(with_letter)
 
 
-def test_stamp_tells_which_way_up_an_envelope_is(typed_letter) -> None:  # noqa: ANN001
+def test_stamp_tells_which_way_up_an_envelope_is(typed_letter) -> None:
     """GIVEN an envelope scanned upright, upside down and on either side
     WHEN its orientation is judged from the stamp
     THEN the clockwise turn that makes it upright is returned."""
@@ -141,7 +141,7 @@ def test_stamp_tells_which_way_up_an_envelope_is(typed_letter) -> None:  # noqa:
     assert envelope_rotation(np.full((1238, 2850), 235, dtype=np.uint8)) is None
 
 
-def test_real_ocr_reads_a_typed_envelope_with_its_code(roster, typed_letter) -> None:  # noqa: ANN001
+def test_real_ocr_reads_a_typed_envelope_with_its_code(roster, typed_letter) -> None:
     """GIVEN a generated typed envelope, scanned, carrying a reply code
     WHEN it goes through real Tesseract and the sender is read
     THEN name, number, facility and code are what was printed."""
@@ -154,7 +154,7 @@ def test_real_ocr_reads_a_typed_envelope_with_its_code(roster, typed_letter) -> 
     assert guess.code == "K7M3PF"
 
 
-def test_real_ocr_reads_a_handwriting_style_envelope_upside_down(roster) -> None:  # noqa: ANN001
+def test_real_ocr_reads_a_handwriting_style_envelope_upside_down(roster) -> None:
     """GIVEN a handwriting-style envelope (Texas, "TDCJ #" label) fed upside down
     WHEN it goes through real Tesseract and the sender is read
     THEN it is turned upright and name, number and facility are read."""

@@ -13,7 +13,7 @@ from config.settings import Settings
 from postal.notify import notify_letter_waiting
 
 
-def settings_for(host: str, port: int, **extra) -> Settings:  # noqa: ANN003
+def settings_for(host: str, port: int, **extra) -> Settings:
     return Settings(
         smtp_host=host,
         smtp_port=port,
@@ -23,7 +23,7 @@ def settings_for(host: str, port: int, **extra) -> Settings:  # noqa: ANN003
     )
 
 
-def test_email_has_the_link_and_no_personal_details(lb_home, smtp_server) -> None:  # noqa: ANN001
+def test_email_has_the_link_and_no_personal_details(lb_home, smtp_server) -> None:
     """GIVEN a letter from John Smith #12345-678 waiting for a volunteer
     WHEN the volunteer is notified over SMTP
     THEN one email arrives for the volunteer with the link to the letter, and neither the
@@ -42,7 +42,7 @@ def test_email_has_the_link_and_no_personal_details(lb_home, smtp_server) -> Non
         assert secret not in raw
 
 
-def test_without_an_smtp_host_nothing_is_sent(lb_home, smtp_server) -> None:  # noqa: ANN001
+def test_without_an_smtp_host_nothing_is_sent(lb_home, smtp_server) -> None:
     """GIVEN no SMTP host configured
     WHEN a volunteer would be notified
     THEN nothing is sent and nothing fails."""
@@ -51,7 +51,7 @@ def test_without_an_smtp_host_nothing_is_sent(lb_home, smtp_server) -> None:  # 
     assert received == []
 
 
-def test_an_smtp_failure_raises_so_the_flow_can_retry(lb_home) -> None:  # noqa: ANN001
+def test_an_smtp_failure_raises_so_the_flow_can_retry(lb_home) -> None:
     """GIVEN an SMTP host that does not answer
     WHEN a volunteer is notified
     THEN the call raises."""

@@ -48,7 +48,7 @@ def counts() -> tuple[int, int, int, int]:
                      for m in (Facility, Inmate, Volunteer, Match))
 
 
-def invoke(files: dict[str, Path]):  # noqa: ANN201
+def invoke(files: dict[str, Path]):
     args = ["roster", "import"]
     for kind, path in files.items():
         args += [f"--{kind}", str(path)]
