@@ -11,15 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["ocr", "ingest", "routing", "redaction", "ui", "ops"]
-MODULES = {
-    "ocr": "bench.ocr_bench",
-    "ingest": "bench.ingest_bench",
-    "routing": "bench.routing_bench",
-    "redaction": "bench.redaction_bench",
-    "ui": "bench.ui_bench",
-    "ops": "bench.ops_bench",
-}
+ORDER = ["ocr", "handwriting", "tesseract_wrapper", "ingest", "start", "routing", "redaction",
+         "pii_formats", "ui", "admin", "penpal_images", "ops", "hot_folder_settle"]
+MODULES = {name: f"bench.{name}_bench" for name in ORDER}
 
 
 def merge() -> Path:
