@@ -23,6 +23,11 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Tests say which Prefect server they use; none starts the data folder's own in the background.
 os.environ.setdefault("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "false")
+# The end-to-end tests of exactly-once, scale-out, intake and faults are about the flow, not the
+# reader: they read with Tesseract alone (5 s less CPU an envelope). PP-OCR's own tests, and the
+# end-to-end tests that are about reading and redaction, switch the second engine on
+# (`second_engine` below).
+os.environ.setdefault("LETTERBRIDGE_OCR_SECOND_ENGINE", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
@@ -151,3 +156,12 @@ def smtp_server() -> Iterator[tuple[str, int, list]]:
         yield ("127.0.0.1", port, received)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def second_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow reads with both engines, as shipped (PP-OCR for envelopes and doubtful pages)."""
+    from config.settings import reset_settings
+
+    monkeypatch.setenv("LETTERBRIDGE_OCR_SECOND_ENGINE", "true")
+    reset_settings()

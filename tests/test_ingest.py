@@ -39,7 +39,7 @@ def roster_and_letters(lb_home: Path, tmp_path: Path):
 
 
 def test_ingest_routes_each_letter_to_its_pen_pal_and_exports_it(
-    prefect_api: str, roster_and_letters, tmp_path: Path
+    prefect_api: str, second_engine: None, roster_and_letters, tmp_path: Path
 ) -> None:
     """GIVEN two scanned typed letters from senders on the roster
     WHEN `letterbridge ingest` runs them and `letterbridge export` writes them out

@@ -1,7 +1,7 @@
 """No planted detail reaches a pen pal by any road: the whole journey, as shipped.
 
 Generated typed letters with planted personal details go through `letterbridge ingest` (real
-Prefect, real OCR engines, the real flow). For every letter released to a pen pal, each planted
+Prefect, both OCR engines as shipped, the real flow). For every letter released to a pen pal, each planted
 value is looked for in everything the pen pal can get: the delivered page image (read again by
 Tesseract), `pdftotext` of the delivered PDF, the redacted text, the pen pal's letter page in
 the web app, and the notification email. None may hold it.
@@ -65,7 +65,8 @@ def _login(client: TestClient, email: str) -> None:
 
 
 def test_no_planted_value_reaches_a_pen_pal_by_any_road(
-    prefect_api: str, lb_home: Path, tmp_path: Path, smtp_server, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, lb_home: Path, second_engine: None, tmp_path: Path, smtp_server,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """GIVEN typed letters from matched writers, with phones, SSNs, emails, cards, bank
     numbers, addresses and other prisoners' numbers planted in them
