@@ -8,10 +8,10 @@ the reading is. Whose letter it is, is `postal.matching`'s decision.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,11 +23,10 @@ from ocr.inmate_number_patterns import (
     hinted_system,
     normalise,
 )
+from ocr.pipeline import read_page
+from ocr.preprocess import Prepared, PreprocessOptions, find_paper, rotate_right_angle
 from ocr.reply_codes import find_codes
 from ocr.types import OcrPage, Word
-
-if TYPE_CHECKING:
-    from ocr.preprocess import Prepared
 
 # --- is it an envelope? ---------------------------------------------------------------
 
@@ -61,7 +60,6 @@ def looks_like_envelope(img: np.ndarray) -> bool:
     h, w = img.shape[:2]
     if _is_envelope_shape(w, h):
         return True
-    from ocr.preprocess import find_paper  # only pages that are not envelope-shaped need it
 
     gray = img if img.ndim == 2 else img.mean(axis=2).astype(np.uint8)
     box = find_paper(gray)
@@ -120,11 +118,6 @@ def read_envelope(
     is clear (the letter-page orientation cues are then skipped), else `read_page` as is.
     Read by the second engine (PP-OCR) unless `rule` says otherwise (ocr.engines).
     Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn applied."""
-    import dataclasses
-
-    from ocr.pipeline import read_page
-    from ocr.preprocess import PreprocessOptions, rotate_right_angle
-
     turn = envelope_rotation(img)
     if turn is None:
         return read_page(img, languages=languages, timeout=timeout, rule=rule, envelope=True)

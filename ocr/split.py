@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ocr.envelope import looks_like_envelope
+from ocr.preprocess import is_blank
+from ocr.separator import is_separator
 
 SEPARATOR = "separator"
 BLANK = "blank"
@@ -37,9 +40,6 @@ class PageInfo:
 
 def classify_page(img: np.ndarray) -> str:
     """separator → blank → envelope → letter, cheapest reliable test first that can decide."""
-    from ocr.preprocess import is_blank
-    from ocr.separator import is_separator
-
     if is_separator(img):
         return SEPARATOR
     if is_blank(img):
@@ -62,8 +62,6 @@ _QR_MIN_INK = 0.15  # share of the middle of the sheet that is dark
 def looks_like_damaged_separator(img: np.ndarray) -> bool:
     """A separator sheet whose QR code can't be decoded, recognised by its frame and the dense
     block where the code was (~10 ms)."""
-    import cv2
-
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     step = max(1, max(gray.shape) // 800)
     small = np.ascontiguousarray(gray[::step, ::step])

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
+from ocr.pii import find_in_text
+from postal.codes import ensure_code
 from postal.facility_rules import facility_problems
 from postal.reply_pdf import count_pages, render_with_pages
 from storage.blobs import get_blob_store
@@ -206,8 +208,6 @@ def add_from_text(
 
 
 def _pii_problems(session: Session, reply: Reply, settings: Settings) -> list[Problem]:
-    from ocr.pii import find_in_text
-
     recipient_number = reply.inmate.inmate_number
     watch_terms = tuple(session.scalars(select(WatchTerm.term)))
     others = tuple(
@@ -290,8 +290,6 @@ def _refuse(session: Session, reply: Reply, problems: list[Problem], actor: str)
 
 def approve(session: Session, reply_id: str, *, actor: str) -> Reply:
     """Approve a submitted reply that passes every check, and render its PDF for printing."""
-    from postal.codes import ensure_code
-
     reply = _reply(session, reply_id)
     if reply.status != ReplyStatus.submitted:
         raise ReplyRefused(f"Only a submitted reply can be approved; this one is {reply.status}")

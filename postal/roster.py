@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postal import csvsafe
+from postal.codes import ensure_code
+from postal.inmate_numbers import fold
 from storage.db import audit
 from storage.models import Facility, Inmate, Match, Volunteer, utcnow
 
@@ -39,10 +41,6 @@ class RosterFileError(Exception):
 
 
 def _number_key(number: str) -> str:
-    try:
-        from postal.inmate_numbers import fold
-    except ImportError:  # pragma: no cover - routing module not present
-        return "".join(ch for ch in number.upper() if ch.isalnum())
     return fold(number)
 
 
@@ -169,10 +167,6 @@ def import_matches(session: Session, path: Path) -> ImportReport:
 
 
 def _ensure_code(session: Session, match: Match) -> None:
-    try:
-        from postal.codes import ensure_code
-    except ImportError:  # pragma: no cover - codes module not present
-        return
     ensure_code(session, match)
 
 

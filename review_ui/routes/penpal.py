@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
 
 from postal import replies
 from review_ui import access, queries
@@ -131,9 +132,6 @@ def my_replies(
     user: Penpal,
     db: DB,
 ) -> Response:
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload
-
     rows = list(
         db.scalars(
             select(Reply)

@@ -69,7 +69,8 @@ def test_mailroom_draws_a_box_releases_and_the_penpal_sees_it_burned_in(
 ) -> None:
     """GIVEN a letter for Ana waiting in the queue because OCR was unsure
     WHEN the mailroom opens it from the queue, draws a box over a clean stretch of page 2,
-    draws a second box and clicks it away, presses r (which asks it to say it checked every page), says so and releases
+    draws a second box and clicks it away, presses r (which asks it to say it checked every
+    page), says so and releases
     THEN Ana finds it under New in her inbox, and in the page image she is served the drawn
     box and the automatic phone box are black while the rest of the page is not."""
     item = world.ids["ana_review"]
