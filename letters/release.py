@@ -92,7 +92,7 @@ def release_blockers(item: MailItem) -> list[str]:
     if item.status == ItemStatus.quarantined:
         return ["a quarantined file is not a letter"]
     if ReviewReason.processing_failed in item.review_reasons or item.stage != Stage.done:
-        return ["processing did not finish; process the letter again first"]
+        return ["processing did not finish; the worker's recovery processes it again (up to three runs)"]
     letters = [p for p in item.pages if p.kind == PageKind.letter]
     if not letters:
         return ["there is no letter page to send"]

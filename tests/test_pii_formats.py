@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from test_pii import words_from  # the same typed-page layout
 
 from ocr.numbers import (
     MIN_DIGITS,
@@ -19,27 +20,8 @@ from ocr.numbers import (
 )
 from ocr.pii import ALL_KINDS, NUMBER_KIND, canonical_id, find_in_text, find_pii, sender_key
 from ocr.reply_codes import check_char, format_code
-from ocr.types import Word
 
 SENDER = "48211-039"
-
-
-def words_from(text: str) -> list[Word]:
-    """Words laid out like a typed page: one line per text line, blank line = new paragraph."""
-    words: list[Word] = []
-    par, line = 1, 0
-    for y, raw in enumerate(text.split("\n")):
-        if not raw.strip():
-            par, line = par + 1, 0
-            continue
-        line += 1
-        x = 0
-        for token in raw.split(" "):
-            if token:
-                words.append(Word(token, 95.0, x * 20, y * 50, (x + len(token)) * 20, y * 50 + 30,
-                                  block=1, par=par, line=line))  # fmt: skip
-            x += len(token) + 1
-    return words
 
 
 def found(text: str, **kwargs) -> list[tuple[str, str]]:
