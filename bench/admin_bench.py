@@ -39,6 +39,8 @@ def grow_roster(inmates: int, seed: int = 3) -> int:
     with session_scope() as s:
         have = s.scalar(select(func.count()).select_from(Inmate)) or 0
         start = (s.scalar(select(func.max(Inmate.id))) or 0) + 1
+        joined = [now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
+                  for _ in range(max(0, inmates - have))]
         rows = [
             {
                 "id": start + n,
@@ -46,9 +48,10 @@ def grow_roster(inmates: int, seed: int = 3) -> int:
                 "number_key": f"9{n:08d}",
                 "name": f"Waiting Writer {n}",
                 "facility_id": rng.randrange(1, 21),
-                "created_at": now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60)),
+                "created_at": when,
+                "waiting_since": when,  # never matched: waiting since they joined
             }
-            for n in range(max(0, inmates - have))
+            for n, when in enumerate(joined)
         ]
         if rows:
             s.execute(insert(Inmate), rows)

@@ -29,6 +29,7 @@ from letters.redaction import (
 from letters.release import needs_acknowledgement, release_blockers
 from letters.states import ROUTING_REASONS, ReviewReason, Stage
 from ocr.images import decode_png
+from postal.roster import no_pen_pal_for_letter
 from storage.blobs import get_blob_store
 from storage.db import audit
 from storage.models import (
@@ -191,6 +192,7 @@ def set_sender(session: Session, item_id: str, inmate_id: int, *, actor: str,
     reasons = [r for r in item.review_reasons if r not in ROUTING_REASONS]
     if match is None:
         reasons.append(ReviewReason.no_match)
+        no_pen_pal_for_letter(session, inmate.id)  # onto the waiting list
     item.review_reasons = reasons
     if item.status == ItemStatus.unrouted and match is not None:
         item.status = ItemStatus.needs_review

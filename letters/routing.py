@@ -7,6 +7,7 @@ from letters.pages import load_words
 from letters.states import OUTCOME_REASON, ReviewReason, Stage
 from ocr.envelope import SenderGuess, read_sender
 from postal.matching import MatchOutcome, match_sender
+from postal.roster import no_pen_pal_for_letter
 from storage.db import audit, session_scope
 from storage.models import MailItem, PageKind
 
@@ -41,6 +42,8 @@ def route_item(item_id: str) -> str:
             reasons.append(OUTCOME_REASON[decision.outcome])
             if envelope is None:
                 reasons.append(ReviewReason.no_envelope)
+        if decision.outcome == MatchOutcome.no_match and decision.inmate_id is not None:
+            no_pen_pal_for_letter(session, decision.inmate_id)  # onto the waiting list
         item.review_reasons = reasons
         item.stage = Stage.routed
         audit(session, "routed" if routed else "not_routed",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -107,7 +108,7 @@ def import_inmates(session: Session, path: Path) -> ImportReport:
         values = {"name": name, "facility": facility, "number_key": _number_key(number)}
         inmate = session.scalar(select(Inmate).where(Inmate.inmate_number == number))
         if inmate is None:
-            session.add(Inmate(inmate_number=number, **values))
+            session.add(Inmate(inmate_number=number, waiting_since=utcnow(), **values))
             report.created += 1
         elif _apply(inmate, values):
             report.updated += 1
@@ -161,6 +162,7 @@ def import_matches(session: Session, path: Path) -> ImportReport:
             report.updated += 1
         else:
             report.unchanged += 1
+        matched(inmate)
         session.flush()
         _ensure_code(session, match)
     return report
@@ -319,7 +321,8 @@ def save_inmate(
         raise RosterError("someone else on the roster has that inmate number")
     if inmate_id is None:
         facility = _active_facility(session, facility_id)
-        inmate = Inmate(**values, facility_id=facility.id if facility else None)
+        inmate = Inmate(**values, facility_id=facility.id if facility else None,
+                        waiting_since=utcnow())  # no pen pal yet
         session.add(inmate)
         session.flush()
         audit(session, "inmate_added", actor=actor, inmate_id=inmate.id)
@@ -357,6 +360,39 @@ def transfer_inmate(
     return inmate
 
 
+# --- the waiting list: Inmate.waiting_since -----------------------------------------------
+#
+# Kept by the functions that change a match (not worked out from the matches on every view),
+# so the waiting list is read off an index in order.
+
+
+def matched(inmate: Inmate) -> None:
+    """They have a pen pal now: off the waiting list."""
+    inmate.waiting_since = None
+
+
+def now_waiting(session: Session, inmate: Inmate, at: datetime | None = None) -> bool:
+    """They may have no pen pal any more: on the waiting list from `at` (now), unless an active
+    match remains or they are already waiting (they keep their place). True when waiting."""
+    if not inmate.active:
+        inmate.waiting_since = None
+        return False
+    if inmate.waiting_since is not None:
+        return True
+    if _active_matches(session, inmate_id=inmate.id):
+        return False
+    inmate.waiting_since = at or utcnow()
+    return True
+
+
+def no_pen_pal_for_letter(session: Session, inmate_id: int) -> None:
+    """A letter from this writer found no active pen pal to go to (routing said `no_match`):
+    they wait from now, if the roster did not already say so."""
+    inmate = session.get(Inmate, inmate_id)
+    if inmate is not None and inmate.active and inmate.waiting_since is None:
+        inmate.waiting_since = utcnow()
+
+
 def _end_matches(session: Session, matches: list[Match], reason: str, actor: str) -> int:
     now = utcnow()
     for match in matches:
@@ -364,6 +400,9 @@ def _end_matches(session: Session, matches: list[Match], reason: str, actor: str
         match.ended_at = now
         audit(session, "match_ended", actor=actor, match_id=match.id, inmate_id=match.inmate_id,
               volunteer_id=match.volunteer_id, reason=reason)
+    session.flush()
+    for inmate in {match.inmate for match in matches}:
+        now_waiting(session, inmate, now)
     return len(matches)
 
 
@@ -387,6 +426,7 @@ def release_inmate(session: Session, inmate_id: int, reason: str, *, actor: str)
     inmate.status = reason
     ended = _end_matches(session, _active_matches(session, inmate_id=inmate.id), "inmate_left",
                          actor)
+    inmate.waiting_since = None  # not waiting: out of the program
     audit(session, "inmate_left", actor=actor, inmate_id=inmate.id, reason=reason,
           matches_ended=ended)
     return inmate
@@ -399,7 +439,7 @@ def return_inmate(session: Session, inmate_id: int, *, actor: str) -> Inmate:
         raise RosterError("they are in the program")
     inmate.active = True
     inmate.status = "active"
-    inmate.created_at = utcnow()  # they wait from now, not from when they first joined
+    now_waiting(session, inmate)  # they wait from now, not from when they first joined
     audit(session, "inmate_returned", actor=actor, inmate_id=inmate.id)
     return inmate
 
@@ -463,6 +503,7 @@ def start_match(session: Session, inmate_id: int, volunteer_id: int, *, actor: s
         match = Match(inmate_id=inmate.id, volunteer_id=volunteer.id, active=True)
         session.add(match)
     match.active, match.ended_at, match.created_at = True, None, utcnow()
+    matched(inmate)
     session.flush()
     _ensure_code(session, match)
     audit(session, "match_started", actor=actor, match_id=match.id, inmate_id=inmate.id,

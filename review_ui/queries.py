@@ -367,29 +367,14 @@ def roster(db: Session, q: str, limit: int, offset: int) -> tuple[list[Inmate], 
 @dataclass
 class Waiting:
     inmate: Inmate
-    since: datetime  # when they joined, or when their last match ended
+    since: datetime  # Inmate.waiting_since: since when they have had no pen pal
     letters_waiting: int  # their letters in the mailroom queue
 
 
-def _waiting_query():  # a Select of (Inmate, since)
-    # One pass over matches, grouped per writer, joined to the roster: cheaper than asking
-    # "has an active match? when did the last one end?" once per writer in the sort.
-    per_writer = (
-        select(
-            Match.inmate_id.label("inmate_id"),
-            func.max(case((Match.active.is_(True), 1), else_=0)).label("any_active"),
-            func.max(Match.ended_at).label("last_end"),
-        )
-        .group_by(Match.inmate_id)
-        .subquery()
-    )
-    since = func.coalesce(per_writer.c.last_end, Inmate.created_at)
-    query = (
-        select(Inmate, since.label("since"))
-        .outerjoin(per_writer, per_writer.c.inmate_id == Inmate.id)
-        .where(Inmate.active.is_(True), func.coalesce(per_writer.c.any_active, 0) == 0)
-    )
-    return query, since
+def _waiting_query():  # a Select of Inmate
+    # Read off ix_inmates_waiting (active, waiting_since, id) in order: no sort, no grouping
+    # of matches; postal/roster.py keeps waiting_since as matches start and end.
+    return select(Inmate).where(Inmate.active.is_(True), Inmate.waiting_since.is_not(None))
 
 
 def _letters_waiting(db: Session, inmate_ids: list[int]) -> dict[int, int]:
@@ -406,34 +391,27 @@ def _letters_waiting(db: Session, inmate_ids: list[int]) -> dict[int, int]:
 
 def waiting_list(db: Session, limit: int, offset: int) -> tuple[list[Waiting], int]:
     """Writers in the program without an active pen pal, the longest waiting first."""
-    query, since = _waiting_query()
+    query = _waiting_query()
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        db.execute(
+    inmates = list(
+        db.scalars(
             query.options(joinedload(Inmate.facility))
-            .order_by(since, Inmate.id)
+            .order_by(Inmate.waiting_since, Inmate.id)
             .limit(limit)
             .offset(offset)
         )
     )
-    letters = _letters_waiting(db, [inmate.id for inmate, _when in rows])
-    return [Waiting(inmate, when, letters.get(inmate.id, 0)) for inmate, when in rows], total
+    letters = _letters_waiting(db, [inmate.id for inmate in inmates])
+    return [Waiting(i, i.waiting_since, letters.get(i.id, 0)) for i in inmates], total
 
 
 def waiting_entry(db: Session, inmate_id: int) -> Waiting | None:
-    """One writer's place on the waiting list (None: not waiting). Asked directly, without
-    the whole list's grouping."""
+    """One writer's place on the waiting list (None: not waiting)."""
     inmate = db.get(Inmate, inmate_id)
-    if inmate is None or not inmate.active:
+    if inmate is None or not inmate.active or inmate.waiting_since is None:
         return None
-    matched = db.scalar(
-        select(Match.id).where(Match.inmate_id == inmate.id, Match.active.is_(True)).limit(1)
-    )
-    if matched is not None:
-        return None
-    last_end = db.scalar(select(func.max(Match.ended_at)).where(Match.inmate_id == inmate.id))
     letters = _letters_waiting(db, [inmate.id]).get(inmate.id, 0)
-    return Waiting(inmate, last_end or inmate.created_at, letters)
+    return Waiting(inmate, inmate.waiting_since, letters)
 
 
 def _active_match_counts(db: Session, volunteer_ids: list[int]) -> dict[int, int]:

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from postal import roster as roster_edit
 from storage.db import session_scope
 from storage.models import AuditEvent, Facility, Inmate, MailItem, Match, User, UserSession, Volunteer
 
@@ -281,7 +282,7 @@ def test_a_writer_without_a_pen_pal_is_found_one_from_the_waiting_list(
     world, live_server, browser, shot
 ) -> None:
     """GIVEN José (matched with Ana) and Lee (matched with Bo), and an unrouted letter from a
-    new writer, Finn, added to the roster a day ago; Lee's match ended an hour ago
+    new writer, Finn, added to the roster a day ago; then Lee's match ends
     WHEN the admin opens the waiting list, and follows "find this writer a pen pal" from the
     mailroom's link for Finn's letter (?inmate=&item=), picks Bo and presses Match
     THEN the list shows Finn before Lee (oldest wait first) and not José; after the match Finn
@@ -291,14 +292,15 @@ def test_a_writer_without_a_pen_pal_is_found_one_from_the_waiting_list(
     from storage.models import utcnow
 
     with session_scope() as session:
+        day_ago = utcnow() - timedelta(days=1)
         finn = Inmate(name="Finn Ode", inmate_number="99999-123", number_key="99999123",
-                      created_at=utcnow() - timedelta(days=1))
+                      created_at=day_ago, waiting_since=day_ago)
         session.add(finn)
         # The envelope of the unrouted letter names him (he wasn't on the roster when it came).
         letter = session.get(MailItem, world.ids["unrouted"])
         letter.sender_name, letter.sender_number = "Finn Ode", "99999-123"
         lee_match = session.scalar(select(Match).where(Match.inmate_id == world.inmate_ids["lee"]))
-        lee_match.active, lee_match.ended_at = False, utcnow() - timedelta(hours=1)
+        roster_edit.end_match(session, lee_match.id, actor="admin@example.org")
         session.flush()
         finn_id = finn.id
     letter_id = world.ids["unrouted"]

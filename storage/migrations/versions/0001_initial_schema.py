@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 09:05:58.599749
+Create Date: 2026-12-01 12:06:49.870656
 """
 
 from alembic import op
@@ -113,12 +113,14 @@ def upgrade() -> None:
     sa.Column('flag_note', sa.Text(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('waiting_since', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['facility_id'], ['facilities.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('inmate_number')
     )
     with op.batch_alter_table('inmates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inmates_number_key'), ['number_key'], unique=False)
+        batch_op.create_index('ix_inmates_waiting', ['active', 'waiting_since', 'id'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -128,6 +130,7 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('volunteer_id', sa.Integer(), nullable=True),
     sa.Column('invite_token', sa.String(length=64), nullable=True),
+    sa.Column('invite_expires_at', sa.DateTime(), nullable=True),
     sa.Column('reset_token', sa.String(length=64), nullable=True),
     sa.Column('reset_expires_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -318,6 +321,7 @@ def downgrade() -> None:
     op.drop_table('mail_items')
     op.drop_table('users')
     with op.batch_alter_table('inmates', schema=None) as batch_op:
+        batch_op.drop_index('ix_inmates_waiting')
         batch_op.drop_index(batch_op.f('ix_inmates_number_key'))
 
     op.drop_table('inmates')
