@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = ""
     # How long a password-reset link an admin made stays usable.
     password_reset_hours: int = 24
+    # How long an invitation link (a new account choosing its password) stays usable; an admin
+    # can make a new one from the Users page.
+    invite_days: int = Field(default=7, ge=1, le=365)
 
     # Mail notifications
     smtp_host: str = ""

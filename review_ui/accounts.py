@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -110,6 +111,7 @@ def add_user(
     user.password_hash = hash_password(password)
     user.active = True
     user.invite_token = None
+    user.invite_expires_at = None
     link_volunteer(session, user, volunteer_email)
     session.flush()
     if not created:  # a new password ends every session opened with the old one
@@ -129,10 +131,24 @@ def invite_token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _new_invite_token(user: User, days: int) -> str:
+    token = secrets.token_urlsafe(24)
+    user.invite_token = invite_token_digest(token)
+    user.invite_expires_at = utcnow() + timedelta(days=days)
+    return token
+
+
 def invite_user(
-    session: Session, *, email: str, role: str, actor: str, volunteer_email: str | None = None
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    actor: str,
+    days: int,
+    volunteer_email: str | None = None,
 ) -> tuple[User, str]:
-    """An account without a password and a one-time token to choose one. Returns (user, token)."""
+    """An account without a password and a one-time token to choose one, usable for `days`.
+    Returns (user, token)."""
     email = normalise_email(email)
     if "@" not in email:
         raise AccountError("that does not look like an email address")
@@ -146,18 +162,56 @@ def invite_user(
     user.role = role
     user.active = True
     link_volunteer(session, user, volunteer_email)
-    token = secrets.token_urlsafe(24)
-    user.invite_token = invite_token_digest(token)
+    token = _new_invite_token(user, days)
     session.flush()
-    audit(session, "user_invited", actor=actor, user_id=user.id, role=role)
+    audit(session, "user_invited", actor=actor, user_id=user.id, role=role, days=days)
     return user, token
 
 
-def user_for_invite(session: Session, token: str) -> User | None:
-    if not token:
+def reissue_invite(session: Session, user: User, *, actor: str, days: int) -> str:
+    """A new invitation link for someone who has not chosen a password yet (theirs ran out, or
+    got lost). The old link stops working. Returns the new token."""
+    if not user.active:
+        raise AccountError("that account is disabled; enable it first")
+    if user.password_hash:
+        raise AccountError("they have chosen a password already; start a password reset instead")
+    token = _new_invite_token(user, days)
+    audit(session, "invite_reissued", actor=actor, user_id=user.id, days=days)
+    return token
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """The account an invitation link is for, and whether the link has run out."""
+
+    user: User
+    expired: bool
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.user.invite_expires_at
+
+
+def invite_expired(user: User, now: datetime | None = None) -> bool:
+    # No expiry on record counts as run out: every link made since expiry began has one.
+    expires = user.invite_expires_at
+    return expires is None or expires <= (now or utcnow())
+
+
+def find_invitation(session: Session, token: str) -> Invitation | None:
+    """The invitation this link carries (None: no such link, used, or the account disabled)."""
+    if not token or len(token) > 200:
         return None
     user = session.scalar(select(User).where(User.invite_token == invite_token_digest(token)))
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    return Invitation(user, invite_expired(user))
+
+
+def user_for_invite(session: Session, token: str) -> User | None:
+    """The account a link still valid now is for."""
+    found = find_invitation(session, token)
+    return found.user if found is not None and not found.expired else None
 
 
 def accept_invite(session: Session, token: str, password: str) -> User:
@@ -166,6 +220,7 @@ def accept_invite(session: Session, token: str, password: str) -> User:
         raise AccountError("this invitation is not valid any more")
     user.password_hash = hash_password(password)
     user.invite_token = None
+    user.invite_expires_at = None
     audit(session, "invite_accepted", actor=user.email, user_id=user.id)
     return user
 
@@ -177,6 +232,7 @@ def set_active(session: Session, email: str, *, active: bool, actor: str) -> Use
     user.active = active
     if not active:
         user.invite_token = None
+        user.invite_expires_at = None
         user.reset_token = None
         # At once, not at the session's next request: the cookie opens nothing from now on.
         sessions.end_all(session, user.id, "disabled")
@@ -217,6 +273,7 @@ def finish_password_reset(session: Session, token: str, password: str) -> User:
     user.reset_token = None
     user.reset_expires_at = None
     user.invite_token = None
+    user.invite_expires_at = None
     ended = sessions.end_all(session, user.id, "password_reset")
     audit(session, "password_reset_done", actor=user.email, user_id=user.id, sessions_ended=ended)
     return user
@@ -236,5 +293,23 @@ def reset_message(user: User, link: str, settings: Settings, hours: int) -> Emai
         f"Choose a new password here (the link works once, for {hours} hours):\n{link}\n\n"
         "If you did not ask for this, tell the admin; your old password stops working only "
         "once the link is used.\n"
+    )
+    return message
+
+
+def invite_message(user: User, link: str, settings: Settings, expires_at: datetime) -> EmailMessage:
+    """The email with a new invitation link: nothing else about the account or the program's mail."""
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = user.email
+    message["Subject"] = f"Your invitation to {settings.program_name}"
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
+    message.set_content(
+        "Hello,\n\n"
+        f"An admin of {settings.program_name} sent you a new invitation.\n\n"
+        "Choose your password here (the link works once, until "
+        f"{expires_at:%Y-%m-%d %H:%M} UTC):\n{link}\n\n"
+        "Any earlier invitation link you have no longer works.\n"
     )
     return message

@@ -61,6 +61,7 @@ def list_users() -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload
 
+    from review_ui.accounts import invite_expired
     from storage.db import session_scope
     from storage.models import User
 
@@ -76,7 +77,7 @@ def list_users() -> None:
             if not user.active:
                 state = "disabled"
             elif user.invite_token:
-                state = "invited"
+                state = "expired" if invite_expired(user) else "invited"
             linked = f"  volunteer: {user.volunteer.email}" if user.volunteer else ""
             typer.echo(f"{user.email:40} {user.role:9} {state:8}{linked}")
 

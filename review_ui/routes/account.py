@@ -60,15 +60,12 @@ def login_form(
     user = session_user(request, db)
     if user is not None and not invite:
         return RedirectResponse(safe_next(next, user.home), status_code=303)
-    invited = accounts.user_for_invite(db, invite) if invite else None
-    if invite and invited is None:
-        return render(
-            request,
-            "login.html",
-            status_code=404,
-            next=next,
-            error="This invitation is not valid any more. Ask an admin for a new one.",
-        )
+    invited = None
+    if invite:
+        found = accounts.find_invitation(db, invite)
+        if found is None or found.expired:
+            return _invite_refused(request, db, found)
+        invited = found.user
     return render(
         request,
         "login.html",
@@ -156,6 +153,29 @@ def login(
     return _start_session(request, db, user, next)
 
 
+def _invite_refused(
+    request: Request, db: Session, found: accounts.Invitation | None
+) -> Response:
+    """An unknown or used link is a 404; one that ran out says so in words (410), and the
+    attempt is audited so the admin sees who needs a new one."""
+    if found is None:
+        return render(
+            request,
+            "login.html",
+            status_code=404,
+            error="This invitation is not valid any more. Ask an admin for a new one.",
+        )
+    audit(db, "invite_expired_used", actor=found.user.email, user_id=found.user.id)
+    db.commit()
+    return render(
+        request,
+        "invite_expired.html",
+        status_code=410,
+        expires_at=found.expires_at,
+        program=request.app.state.settings.program_name,
+    )
+
+
 def _accept_invite(
     request: Request,
     db: Session,
@@ -164,14 +184,10 @@ def _accept_invite(
     password2: str,
     next_url: str,
 ) -> Response:
-    invited = accounts.user_for_invite(db, invite)
-    if invited is None:
-        return render(
-            request,
-            "login.html",
-            status_code=404,
-            error="This invitation is not valid any more. Ask an admin for a new one.",
-        )
+    found = accounts.find_invitation(db, invite)
+    if found is None or found.expired:
+        return _invite_refused(request, db, found)
+    invited = found.user
     error = None
     if password != password2:
         error = "The two passwords differ."

@@ -24,7 +24,17 @@ from review_ui.auth import DB, Admin, csrf_protect
 from review_ui.routes.letters import image_response
 from review_ui.web import PageNumber, RowId, page_offset, parse_day, redirect, render
 from storage.db import audit
-from storage.models import Facility, Inmate, ItemStatus, MailItem, Match, Role, User, Volunteer
+from storage.models import (
+    Facility,
+    Inmate,
+    ItemStatus,
+    MailItem,
+    Match,
+    Role,
+    User,
+    Volunteer,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -494,6 +504,7 @@ def _users_page(request: Request, db: Session, *, status_code: int = 200, form: 
         "admin_users.html",
         status_code=status_code,
         users=queries.users(db),
+        now=utcnow(),  # which invitations have run out
         roles=[r.value for r in Role],
         form=form or {},
         missing_volunteer=missing_volunteer,
@@ -523,6 +534,7 @@ def invite(
 ) -> Response:
     form = {"email": email, "role": role, "volunteer_email": volunteer_email,
             "display_name": display_name}
+    days = request.app.state.settings.invite_days
     try:
         if add_volunteer == "1":  # the offer made when the pen pal wasn't in the roster yet
             roster_edit.save_volunteer(db, actor=user.email,
@@ -533,6 +545,7 @@ def invite(
             email=email,
             role=role,
             actor=user.email,
+            days=days,
             volunteer_email=volunteer_email.strip() or None,
         )
         db.commit()
@@ -549,8 +562,38 @@ def invite(
     base = request.app.state.settings.base_url.rstrip("/")
     # Shown once, on the page this redirect leads to; only the token's digest is kept.
     return redirect(
-        request, "/admin/users", f"Invited {invited.email}.",
+        request, "/admin/users",
+        f"Invited {invited.email}; the link works once, for {_days(days)}.",
         link=f"{base}/login?invite={token}", link_for=invited.email, link_kind="invite",
+    )
+
+
+def _days(days: int) -> str:
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+@router.post("/admin/users/{user_id}/invite")
+def reissue_invite(request: Request, user_id: int, user: Admin, db: DB) -> Response:
+    """A new invitation link for someone who has not chosen a password (theirs expired or got
+    lost); the old link stops working. Emailed too when a mail server is set up."""
+    target = _target_user(db, user_id)
+    settings = request.app.state.settings
+    try:
+        token = accounts.reissue_invite(db, target, actor=user.email, days=settings.invite_days)
+        db.commit()
+    except accounts.AccountError as exc:
+        db.rollback()
+        return redirect(request, "/admin/users", f"No new invitation: {exc}.", error=True)
+    link = f"{settings.base_url.rstrip('/')}/login?invite={token}"
+    sent = _send_link(
+        settings, target,
+        accounts.invite_message(target, link, settings, target.invite_expires_at), "invitation",
+    )
+    return redirect(
+        request, "/admin/users",
+        f"New invitation for {target.email}; the link works once, for "
+        f"{_days(settings.invite_days)}, and the old one no longer works. {sent}",
+        link=link, link_for=target.email, link_kind="invite",
     )
 
 
@@ -593,15 +636,14 @@ def set_active(
     )
 
 
-def _send_reset(settings, target: User, link: str) -> str:  # Settings
-    """Email the link when SMTP is set up. Returns what to tell the admin."""
+def _send_link(settings, target: User, message, what: str) -> str:  # Settings, EmailMessage
+    """Email a link when SMTP is set up. Returns what to tell the admin."""
     if not settings.smtp_host:
         return "No mail server is set up: pass the link on yourself."
-    message = accounts.reset_message(target, link, settings, settings.password_reset_hours)
     try:
         notify.send_message(message, settings)
     except (OSError, smtplib.SMTPException) as exc:
-        log.warning("password reset mail for user %s failed: %s", target.id, type(exc).__name__)
+        log.warning("%s mail for user %s failed: %s", what, target.id, type(exc).__name__)
         return "Sending the email failed: pass the link on yourself."
     return f"It was emailed to {target.email} too."
 
@@ -620,7 +662,11 @@ def reset_password(request: Request, user_id: int, user: Admin, db: DB) -> Respo
         db.rollback()
         return redirect(request, "/admin/users", f"No reset: {exc}.", error=True)
     link = f"{settings.base_url.rstrip('/')}/reset?token={token}"
-    sent = _send_reset(settings, target, link)
+    sent = _send_link(
+        settings, target,
+        accounts.reset_message(target, link, settings, settings.password_reset_hours),
+        "password reset",
+    )
     return redirect(
         request, "/admin/users",
         f"Password reset started for {target.email}; the link works once, for "
