@@ -120,14 +120,15 @@
   }
   $$("table").forEach(labelTable);
 
-  // --- times: stored and sent in UTC, shown in the reader's own time zone --------------
+  // --- times: stored and sent in UTC, shown in the reader's own time zone, named --------
   const localFormat = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
   const localTime = (iso, options) => {
     const d = new Date(iso);
     return Number.isNaN(d.getTime()) ? "" : d.toLocaleString(undefined, options || localFormat);
   };
   $$("time.local[datetime]").forEach((t) => {
-    const text = localTime(t.getAttribute("datetime"));
+    const seconds = "seconds" in t.dataset ? { second: "2-digit" } : {};
+    const text = localTime(t.getAttribute("datetime"), { ...localFormat, ...seconds, timeZoneName: "short" });
     if (!text) return; // leave the UTC text
     t.title = t.textContent;
     t.textContent = text;

@@ -8,6 +8,7 @@ import email.policy
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from storage.db import session_scope
@@ -142,3 +143,49 @@ def test_no_new_invitation_for_someone_who_has_a_password(world, client_for) -> 
     with session_scope() as session:
         assert session.get(User, bo_id).invite_token is None
     assert audited("invite_reissued") == []
+
+
+@pytest.mark.browser
+def test_in_the_browser_an_expired_link_explains_and_the_admin_sends_a_new_one(
+    world, live_server, browser, shot
+) -> None:
+    """GIVEN Dee's invitation, past its expiry
+    WHEN she opens it on a phone, and the admin presses "New invitation link" on the Users page
+    THEN her page says in words that it has expired and to ask for a new one, and fits the
+    screen; the admin lands back on the Users page showing the new link, which opens the
+    password form."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=email]", world.users["admin"])
+    page.fill("input[name=password]", world.password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/admin/users")
+    page.fill("#invite-form [name=email]", "dee@example.org")
+    page.select_option("#invite-form [name=role]", "mailroom")
+    with page.expect_navigation():
+        page.click("#invite-form button[type=submit]")
+    old = LINK.search(page.locator("#invite-link").inner_text()).group(1)
+    run_out("dee@example.org")
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    dee = phone.new_page()
+    answer = dee.goto(f"{live_server.url}{old}")
+    assert answer.status == 410
+    assert "ask the program to send a new one" in dee.locator("#invite-expired").inner_text()
+    assert dee.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    shot(dee, "phone-invite-expired")
+
+    page.goto(f"{live_server.url}/admin/users")
+    row = page.locator("tr", has_text="dee@example.org")
+    assert "invitation expired" in row.inner_text()
+    with page.expect_navigation():
+        row.locator(".reissue-invite button").click()
+    assert page.url.endswith("/admin/users")
+    new = LINK.search(page.locator("#invite-link").inner_text()).group(1)
+    shot(page, "admin-invite-reissued")
+    assert dee.goto(f"{live_server.url}{new}").status == 200
+    assert dee.locator("input[name=password2]").count() == 1
+    phone.close()
+    context.close()

@@ -402,7 +402,8 @@ def test_on_a_laptop_each_page_sits_beside_its_text_and_zoom_loads_the_full_page
 def test_times_are_shown_in_the_readers_time_zone(browser, live_server, world) -> None:
     """GIVEN Ana's letter released at a known UTC moment
     WHEN she reads her inbox in a browser set to Denver time
-    THEN the arrival shows Denver's clock, with the UTC time kept as the tooltip."""
+    THEN the arrival shows Denver's clock, the zone named, with the UTC time kept as the
+    tooltip."""
     with session_scope() as session:
         item = session.get(MailItem, world.ids["ana_new"])
         item.released_at = datetime(2026, 7, 4, 18, 30)  # 12:30 in Denver (MDT, UTC-6)
@@ -415,7 +416,7 @@ def test_times_are_shown_in_the_readers_time_zone(browser, live_server, world) -
     page.click("button[type=submit]")
     page.wait_for_url("**/inbox")
     shown = page.locator(f"tr:has(a[href='/letters/{world.ids['ana_new']}']) time")
-    assert shown.inner_text() == "Jul 4, 2026, 12:30 PM"
+    assert shown.inner_text() == "Jul 4, 2026, 12:30 PM MDT"
     assert shown.get_attribute("title") == "2026-07-04 18:30 UTC"
     context.close()
 
