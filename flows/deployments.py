@@ -46,6 +46,7 @@ from flows.print_batch import print_batch_flow
 from flows.recovery import recover_flow
 from flows.run_states import crash_live_runs
 from intake.hot_folder import SETTLE_SECONDS, HotFolder, odd_entries, ready_now
+from intake.leases import RECOVER_EVERY_SECONDS, RECOVER_MIN_AGE_SECONDS
 from intake.s3 import S3Intake
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class WorkerOptions:
     # A file must go unchanged this long before it is taken (or carry a completion marker).
     settle_seconds: float = SETTLE_SECONDS
     require_marker: bool = False  # take only files a `<name>.done` / `.ready` marker vouches for
-    recover_every_seconds: float = 600.0
-    recover_min_age_seconds: float = 600.0
+    # The lease proves a source is live, so an orphan is taken once a minute old (see
+    # intake.leases): a dead worker's letters resume within one or two minutes.
+    recover_every_seconds: float = RECOVER_EVERY_SECONDS
+    recover_min_age_seconds: float = RECOVER_MIN_AGE_SECONDS
     # How often the worker looks for released letters whose email has not gone out (a query
     # in its own process; a sweep run starts only when one is owed).
     notify_every_seconds: float = 60.0
@@ -205,8 +208,9 @@ def ensure_zombie_automation(silent_seconds: int) -> bool:
     return False
 
 
-def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = 600.0,
-                   recover_min_age_seconds: float = 600.0, notify_every_seconds: float = 60.0,
+def deploy_to_pool(pool: str = POOL, *, recover_every_seconds: float = RECOVER_EVERY_SECONDS,
+                   recover_min_age_seconds: float = RECOVER_MIN_AGE_SECONDS,
+                   notify_every_seconds: float = 60.0,
                    source: Path | None = None) -> list[str]:
     """Deploy `process-sources` (and a scheduled `recover` and `notify-outbox`) to the pool.
 

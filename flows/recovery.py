@@ -2,18 +2,30 @@
 
 The leases themselves (PostgreSQL advisory locks, or flocks beside the SQLite file) are in
 `intake.leases`; "not finished and nobody holds its lease" means "orphaned", and the ingest
-flow resumes it from each source's and item's recorded `stage`.
+flow resumes it from each source's and item's recorded `stage`. The lease, not the age, proves
+work is live, so recovery takes an orphan once it is a minute old; sources whose
+`process-sources` run still waits in a work pool's queue are left to that run.
 """
 
 from __future__ import annotations
 
 import logging
 
-from prefect import flow
+from prefect import flow, get_client
 from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 
 from flows.ingest import ingest_flow
-from intake.leases import lease_sources, unfinished_source_ids
+from flows.shutdown import POOL_FLOW, hand_back_on_sigterm
+from intake.leases import RECOVER_MIN_AGE_SECONDS, lease_sources, unfinished_source_ids
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +34,10 @@ def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]
     """Run `ingest_flow` (a subflow when called in a flow) on the sources we can lease.
 
     Returns (ingested here, left alone because another live process holds them).
-    A failed ingest is not raised: callers look at each source's outcome instead.
+    A failed ingest is not raised: callers look at each source's outcome instead. A SIGTERM
+    while the leases are held hands the run back and ends the process (`flows.shutdown`).
     """
-    with lease_sources(source_ids) as held:
+    with lease_sources(source_ids) as held, hand_back_on_sigterm():
         if held:
             state = ingest_flow(held, label=label, return_state=True)
             if not state.is_completed():
@@ -32,14 +45,41 @@ def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]
         return held, [sid for sid in source_ids if sid not in held]
 
 
+def queued_source_ids(limit: int = 1000) -> set[str]:
+    """Sources named by `process-sources` runs that wait for a pool worker (scheduled, late,
+    handed back, pending): not orphans, their run will take them. Best effort: without an
+    answer from the server, none (the leases still keep live work from being taken twice)."""
+    queued: set[str] = set()
+    try:
+        with get_client(sync_client=True) as client:
+            for offset in range(0, limit, 200):
+                runs = client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=[POOL_FLOW])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED,
+                                                          StateType.PENDING]))),
+                    sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=offset)
+                for run in runs:
+                    queued.update(str(s) for s in run.parameters.get("source_ids") or [])
+                if len(runs) < 200:
+                    break
+    except Exception as exc:  # recovery must not stop for the run list
+        log.warning("could not read the work pool's queue (%s)", type(exc).__name__)
+    return queued
+
+
 @flow(name="recover", flow_run_name="recover-{label}", log_prints=False)
-def recover_flow(min_age_seconds: float = 600.0, label: str = "scheduled") -> list[str]:
+def recover_flow(min_age_seconds: float = RECOVER_MIN_AGE_SECONDS,
+                 label: str = "scheduled") -> list[str]:
     """Resume every orphaned source: not finished, nobody working on it, at least this old.
 
-    `min_age_seconds` keeps a scheduled recovery from taking files that were just handed to
-    the work pool and wait for a worker; at a worker's start-up it is 0.
+    `min_age_seconds` leaves a just-registered file to the run it was handed to (the leases
+    keep live work from being taken); at a worker's start-up it is 0.
     """
     orphans = unfinished_source_ids(min_age_seconds=min_age_seconds)
+    if orphans:
+        queued = queued_source_ids()
+        orphans = [sid for sid in orphans if sid not in queued]
     if not orphans:
         return []
     resumed, busy = run_ingest(orphans, label=f"recover-{label}")

@@ -214,61 +214,33 @@ def _age(seconds: float) -> str:
 
 def _print_unfinished(limit: int = 10) -> None:
     """Files not yet split into letters appear in no letter count: say how many wait, how
-    long, and why; and which letters wait for a retry after a failed run, or for a person."""
-    from collections import Counter
-
-    from sqlalchemy import func, select
-
-    from intake.leases import MAX_FAILED_RUNS, UNFINISHED_SOURCE, stuck_counts
-    from letters.notifications import owed
-    from letters.states import ReviewReason, Stage
-    from storage.db import session_scope
-    from storage.models import AuditEvent, ItemStatus, MailItem, SourceFile, utcnow
+    long, and why; and which letters wait for a retry after a failed run, or for a person.
+    (The admin dashboard shows the same report: `intake.leases.unfinished_report`.)"""
+    from intake.leases import unfinished_report
+    from storage.models import utcnow
 
     now = utcnow()
-    counts = stuck_counts()
-    with session_scope() as session:
-        sources = session.scalars(select(SourceFile).where(SourceFile.status.in_(UNFINISHED_SOURCE))
-                                  .order_by(SourceFile.created_at)).all()
-        stopped = session.scalars(select(MailItem).where(
-            MailItem.status == ItemStatus.needs_review, MailItem.stage != Stage.done)).all()
-        stopped = [i for i in stopped if ReviewReason.processing_failed in i.review_reasons]
-        failures = Counter(dict(session.execute(
-            select(AuditEvent.item_id, func.count()).where(
-                AuditEvent.action == "processing_failed",
-                AuditEvent.item_id.in_([i.id for i in stopped]))
-            .group_by(AuditEvent.item_id)).all())) if stopped else Counter()
-        retrying = [i for i in stopped if failures[i.id] < MAX_FAILED_RUNS]
-        given_up = [i for i in stopped if failures[i.id] >= MAX_FAILED_RUNS]
-        emails_owed = len(owed(limit=10_000))
-        summary = Table(title="Waiting, retrying, failing")
-        summary.add_column("what")
-        summary.add_column("count", justify="right")
-        summary.add_column("oldest", justify="right")
-        oldest = _age((now - sources[0].created_at).total_seconds()) if sources else ""
-        summary.add_row("files not yet split into letters", str(counts["sources_unfinished"]),
-                        oldest)
-        summary.add_row("letters being processed", str(counts["letters_processing"]), "")
-        summary.add_row(f"letters whose run failed, to be retried (up to {MAX_FAILED_RUNS} runs)",
-                        str(len(retrying)), "")
-        summary.add_row(f"letters that failed {MAX_FAILED_RUNS} runs: for a person (reprocess "
-                        "in the mailroom)", str(len(given_up)), "")
-        summary.add_row("emails not sent yet (the outbox retries them)", str(emails_owed), "")
-        out.print(summary)
-        if not sources and not stopped:
-            return
-        detail = Table(title=f"Unfinished (oldest {limit})")
-        for column in ("source", "letter", "state", "age", "reason"):
-            detail.add_column(column)
-        for source in sources[:limit]:
-            detail.add_row(source.id, "", f"file {source.status}",
-                           _age((now - source.created_at).total_seconds()),
-                           source.error or "waiting for a worker (or recovery)")
-        for item in stopped[:limit]:
-            runs = failures[item.id]
-            detail.add_row(item.source_id, item.id, f"stopped at {item.stage or 'the start'}",
-                           _age((now - item.updated_at).total_seconds()),
-                           f"processing failed {runs} time(s); "
-                           + ("recovery retries it" if runs < MAX_FAILED_RUNS
-                              else "left for a person"))
-        out.print(detail)
+    report = unfinished_report(limit)
+    summary = Table(title="Waiting, retrying, failing")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    summary.add_column("oldest", justify="right")
+    oldest = _age((now - report.oldest_file).total_seconds()) if report.oldest_file else ""
+    summary.add_row("files not yet split into letters", str(report.files_waiting), oldest)
+    summary.add_row("  of those, being processed now", str(report.files_in_progress), "")
+    summary.add_row("letters being processed", str(report.letters_processing), "")
+    summary.add_row(f"letters whose run failed, to be retried (up to {report.max_failed_runs} "
+                    "runs)", str(report.letters_retrying), "")
+    summary.add_row(f"letters that failed {report.max_failed_runs} runs: for a person "
+                    "(reprocess in the mailroom)", str(report.letters_given_up), "")
+    summary.add_row("emails not sent yet (the outbox retries them)", str(report.emails_owed), "")
+    out.print(summary)
+    if not report.rows:
+        return
+    detail = Table(title=f"Unfinished (oldest {limit} of each kind)")
+    for column in ("source", "letter", "state", "age", "reason"):
+        detail.add_column(column)
+    for row in report.rows:
+        detail.add_row(row.source_id, row.item_id, row.state,
+                       _age((now - row.since).total_seconds()), row.reason)
+    out.print(detail)

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
                        no_args_is_help=True)
     pool.command("deploy")(pool_deploy)
     pool.command("submit")(pool_submit)
+    pool.command("worker")(pool_worker)
     app.add_typer(pool, name="pool")
 
 
@@ -49,8 +50,8 @@ def worker(
         "--require-marker", help="Take only hot-folder files a <name>.done or <name>.ready "
         "marker says are complete (for writers that pause longer than --settle).")] = False,
     limit: Annotated[int, typer.Option(help="Flow runs at once in this worker.")] = 2,
-    recover_every: Annotated[float, typer.Option(
-        help="Seconds between scheduled recoveries of orphaned sources.")] = 600.0,
+    recover_every: Annotated[float, typer.Option(  # intake.leases.RECOVER_EVERY_SECONDS
+        help="Seconds between scheduled recoveries of orphaned sources.")] = 60.0,
     notify_every: Annotated[float, typer.Option(
         help="Seconds between looks for released letters whose email has not gone out "
              "(a mail server that was down is retried this often).")] = 60.0,
@@ -197,8 +198,8 @@ def recover(
 def pool_deploy(
     pool: Annotated[str, typer.Option(help="Work pool name (created as a process pool).")]
     = "letters",
-    recover_every: Annotated[float, typer.Option(help="Seconds between scheduled recoveries.")]
-    = 600.0,
+    recover_every: Annotated[float, typer.Option(  # intake.leases.RECOVER_EVERY_SECONDS
+        help="Seconds between scheduled recoveries of a dead worker's sources.")] = 60.0,
     from_source: Annotated[Path | None, typer.Option(
         help="Load flows from this project folder (same path on every worker) instead of the "
              "installed package.")] = None,
@@ -214,7 +215,29 @@ def pool_deploy(
                            source=from_source.resolve() if from_source else None)
     for name in names:
         out.print(f"deployed {name} to work pool {pool!r}")
-    out.print(f"start workers with:  prefect worker start --pool {pool}")
+    out.print(f"start workers with:  letterbridge pool worker --pool {pool} --limit 1")
+
+
+def pool_worker(
+    pool: Annotated[str, typer.Option(help="Work pool to take flow runs from.")] = "letters",
+    limit: Annotated[int, typer.Option(help="Flow runs at once (1 uses every core for one).")]
+    = 1,
+    name: Annotated[str, typer.Option(help="Worker name in the Prefect UI (default: Prefect's).")]
+    = "",
+    grace: Annotated[float, typer.Option(
+        help="On SIGTERM: seconds the runs get to hand themselves back before they are killed.")]
+    = 20.0,
+) -> None:
+    """A work pool's worker (`prefect worker start`) that, on SIGTERM or Ctrl-C, hands its runs
+    back to the pool at once instead of making them wait for the end of the batch or for
+    recovery (use it under systemd with KillMode=mixed)."""
+    _need_server("letterbridge pool worker")
+    from flows.runtime import configure_prefect_env
+
+    configure_prefect_env()
+    from flows.pool_worker import run_pool_worker
+
+    raise typer.Exit(run_pool_worker(pool, limit=limit, name=name, grace_seconds=grace))
 
 
 def pool_submit(

@@ -1,0 +1,185 @@
+"""Fast, visible recovery: leases (not age) tell live work from a dead worker's; a stopped pool
+worker hands its run back; what waits, retries or fails is listed with its reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from test_intake import import_roster, write_letters
+from test_scale_out import letterbridge, wait_for_workers
+
+from intake.leases import (
+    MAX_FAILED_RUNS,
+    RECOVER_MIN_AGE_SECONDS,
+    lease_sources,
+    leased_source_ids,
+    unfinished_report,
+    unfinished_source_ids,
+)
+from storage.db import audit, session_scope
+from storage.models import MailItem, SourceFile, utcnow
+
+VENV_BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+HOLD_LEASE = (
+    "import sys, time\n"
+    "from intake.leases import lease_sources\n"
+    "with lease_sources(sys.argv[1:]) as held:\n"
+    "    print(' '.join(held), flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def a_source(n: int, *, age: float, status: str = "received") -> str:
+    with session_scope() as session:
+        source = SourceFile(sha256=f"{n:064d}", filename=f"private-{n}.pdf", size=1,
+                            blob_key=f"k{n}", status=status,
+                            created_at=utcnow() - timedelta(seconds=age))
+        session.add(source)
+        session.flush()
+        return source.id
+
+
+def a_failed_letter(source_id: str, *, failures: int, age: float) -> str:
+    with session_scope() as session:
+        item = MailItem(source_id=source_id, status="needs_review", stage="routed",
+                        review_reasons=["processing_failed"],
+                        updated_at=utcnow() - timedelta(seconds=age))
+        session.add(item)
+        session.flush()
+        for _ in range(failures):
+            audit(session, "processing_failed", item_id=item.id, stage="routed")
+        return item.id
+
+
+def test_recovery_takes_an_orphan_after_a_minute_and_backs_off_failed_letters(
+        lb_home: Path) -> None:
+    """GIVEN files a worker left unfinished 90 s ago and 30 s ago, and letters whose run failed
+    once 90 s ago, twice 90 s ago and twice 6 minutes ago
+    WHEN recovery looks with its default minimum age THEN the 90 s file and the once-failed
+    letter are due, the twice-failed one only after its 5-minute back-off; a file whose run
+    waits in the pool's queue is left to that run."""
+    assert RECOVER_MIN_AGE_SECONDS <= 60
+    old, new = a_source(1, age=90), a_source(2, age=30)
+    once = a_source(3, age=900, status="done")
+    twice_recent = a_source(4, age=900, status="done")
+    twice_old = a_source(5, age=900, status="done")
+    a_failed_letter(once, failures=1, age=90)
+    a_failed_letter(twice_recent, failures=2, age=90)
+    a_failed_letter(twice_old, failures=2, age=360)
+
+    due = unfinished_source_ids(min_age_seconds=RECOVER_MIN_AGE_SECONDS)
+    assert set(due) == {old, once, twice_old} and new not in due
+    assert unfinished_source_ids(min_age_seconds=RECOVER_MIN_AGE_SECONDS,
+                                 exclude=[old]) == [s for s in due if s != old]
+
+
+def test_leases_are_seen_without_being_taken(lb_home: Path) -> None:
+    """GIVEN a process holding a source's lease WHEN the status report looks at the leases
+    THEN that source shows as being processed and another does not; looking took nothing (the
+    free one can still be leased); WHEN the holder is killed THEN it shows as free at once."""
+    a, b = a_source(1, age=120), a_source(2, age=120)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, a], stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().split() == [a]
+        assert leased_source_ids([a, b]) == {a}
+        with lease_sources([b]) as held:
+            assert held == [b]
+        report = unfinished_report()
+        assert {r.source_id: r.reason for r in report.rows} == {
+            a: "being processed now", b: "waiting for a worker (or recovery)"}
+        assert (report.files_waiting, report.files_in_progress) == (2, 1)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert leased_source_ids([a, b]) == set()
+
+
+def test_the_report_names_no_file_and_no_person(lb_home: Path) -> None:
+    """GIVEN a file waiting and a letter that failed its last allowed run
+    WHEN the report is made THEN rows carry ids, states and reasons only: no file name."""
+    source = a_source(1, age=120)
+    done = a_source(2, age=900, status="done")
+    item = a_failed_letter(done, failures=MAX_FAILED_RUNS, age=60)
+    report = unfinished_report()
+    assert report.letters_given_up == 1 and report.letters_retrying == 0
+    rows = {(r.source_id, r.item_id): r for r in report.rows}
+    assert rows[(done, item)].reason == (f"processing failed {MAX_FAILED_RUNS} time(s); "
+                                         "left for a person")
+    assert rows[(source, "")].state == "file received"
+    assert "private-" not in repr(report)
+
+
+# --- a real pool worker, stopped ------------------------------------------------------------
+
+
+def start_pool_worker(pool: str, home: Path, log: Path) -> subprocess.Popen:
+    """`letterbridge pool worker` as the README runs it, on this test's data folder."""
+    env = {**os.environ, "LETTERBRIDGE_HOME": str(home), "LETTERBRIDGE_OCR_WORKERS": "1",
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+    return subprocess.Popen(
+        [str(VENV_BIN / "letterbridge"), "pool", "worker", "--pool", pool, "--name", "w1"],
+        cwd=home, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
+        prefect_api: str, lb_home: Path, tmp_path: Path) -> None:
+    """GIVEN a pool worker (`letterbridge pool worker`) in the middle of a letter
+    WHEN it receives SIGTERM (what `systemctl stop` sends) THEN within seconds it has exited,
+    the run is back in the pool's queue (AwaitingRetry: the next free worker takes it), its
+    letter runs are not left Running, and the source's lease is free — no waiting for the
+    batch to end or for a silent-run automation."""
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 1, n_pages=3, seed=320)
+    pool = f"letters-{uuid.uuid4().hex[:6]}"
+    letterbridge("pool", "deploy", "--pool", pool)
+    log = tmp_path / "worker.log"
+    worker = start_pool_worker(pool, lb_home, log)
+    try:
+        wait_for_workers(prefect_api, pool, 1)
+        letterbridge("pool", "submit", str(scans), "--pool", pool)
+        with session_scope() as session:
+            [source_id] = session.scalars(select(SourceFile.id)).all()
+        deadline = time.monotonic() + 60
+        while not leased_source_ids([source_id]):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(1)  # inside the batch: rendering or reading pages
+        stopped_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=25)
+        took = time.monotonic() - stopped_at
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert worker.returncode == 0 and took < 15, (took, log.read_text()[-3000:])
+    assert leased_source_ids([source_id]) == set()
+    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+    [run] = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
+    assert (run["state_type"], run["state_name"]) == ("SCHEDULED", "AwaitingRetry"), run["state"]
+    children = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}).json()
+    assert [c["name"].split("-")[0] for c in children] == ["ingest"]
+    assert children[0]["state_type"] == "CRASHED"
+    letters = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        "flow_runs": {"parent_flow_run_id": {"any_": [children[0]["id"]]}}}).json()
+    assert all(r["state_type"] not in {"RUNNING", "PENDING"} for r in letters)
+    with session_scope() as session:
+        assert session.get(SourceFile, source_id).status != "done"
