@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake.leases import unfinished_report
 from postal import notify
 from postal import roster as roster_edit
 from review_ui import access, accounts, prefect_status, queries
@@ -68,6 +69,9 @@ def dashboard(
         request,
         "admin_dashboard.html",
         board=queries.dashboard(db),
+        # Files not yet split into letters are in no letter count: what waits, is being
+        # processed, retries or failed for good, with the reason in words (ids only).
+        unfinished=unfinished_report(limit=10),
         statuses=[s.value for s in ItemStatus],
         flow_runs=prefect_status.failed_flow_runs(settings.prefect_ui_url),
         prefect_ui=_prefect_ui(settings),
