@@ -348,7 +348,7 @@ def roster(db: Session, q: str, limit: int, offset: int) -> tuple[list[Inmate], 
     inmates = list(
         db.scalars(
             query.options(joinedload(Inmate.facility))
-            .order_by(Inmate.name)
+            .order_by(Inmate.name, Inmate.id)  # ix_inmates_name: no sort of the whole roster
             .limit(limit)
             .offset(offset)
         )
@@ -405,10 +405,9 @@ def waiting_list(db: Session, limit: int, offset: int) -> tuple[list[Waiting], i
     return [Waiting(i, i.waiting_since, letters.get(i.id, 0)) for i in inmates], total
 
 
-def waiting_entry(db: Session, inmate_id: int) -> Waiting | None:
+def waiting_entry(db: Session, inmate: Inmate) -> Waiting | None:
     """One writer's place on the waiting list (None: not waiting)."""
-    inmate = db.get(Inmate, inmate_id)
-    if inmate is None or not inmate.active or inmate.waiting_since is None:
+    if not inmate.active or inmate.waiting_since is None:
         return None
     letters = _letters_waiting(db, [inmate.id]).get(inmate.id, 0)
     return Waiting(inmate, inmate.waiting_since, letters)
@@ -436,12 +435,12 @@ def volunteers_with_load(
     if q.strip():
         like = f"%{q.strip()}%"
         query = query.where(or_(Volunteer.display_name.ilike(like), Volunteer.email.ilike(like)))
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if active_only:  # every active volunteer, sorted by load (a few hundred at most)
         volunteers = list(db.scalars(query))
         loads = _active_match_counts(db, [v.id for v in volunteers])
         ranked = sorted(volunteers, key=lambda v: (loads.get(v.id, 0), v.display_name, v.id))
-        return [(v, loads.get(v.id, 0)) for v in ranked[offset : offset + limit]], total
+        return [(v, loads.get(v.id, 0)) for v in ranked[offset : offset + limit]], len(ranked)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     volunteers = list(
         db.scalars(
             query.order_by(Volunteer.active.desc(), Volunteer.display_name, Volunteer.id)

@@ -112,6 +112,8 @@ class Inmate(Base):
         # The waiting list: people in the program without a pen pal, the longest waiting first,
         # read off the index in order (no sort over every writer).
         Index("ix_inmates_waiting", "active", "waiting_since", "id"),
+        # The roster's pages, by name (id settles equal names, so pages neither skip nor repeat).
+        Index("ix_inmates_name", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,7 +154,11 @@ class Match(Base):
     """One correspondence: an inmate paired with a volunteer. Its code is printed on replies."""
 
     __tablename__ = "matches"
-    __table_args__ = (UniqueConstraint("inmate_id", "volunteer_id"),)
+    __table_args__ = (
+        UniqueConstraint("inmate_id", "volunteer_id"),
+        # A volunteer's pen pals and how many each has (the unique key leads with the inmate).
+        Index("ix_matches_volunteer", "volunteer_id", "active"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inmate_id: Mapped[int] = mapped_column(ForeignKey("inmates.id"))
@@ -253,6 +259,8 @@ class MailItem(Base):
         Index("ix_mail_items_status_created", "status", "created_at"),
         # released_at last: a pen pal's inbox comes out of the index already in order.
         Index("ix_mail_items_volunteer_status", "volunteer_id", "status", "released_at"),
+        # A writer's letters in the mailroom queue (the waiting list counts them per writer).
+        Index("ix_mail_items_inmate_status", "inmate_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

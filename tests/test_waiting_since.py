@@ -125,8 +125,9 @@ def test_the_list_is_ordered_by_waiting_since_not_by_joining(people) -> None:
         assert total == 2
         assert [w.inmate.name for w in first + second] == ["Lee Walker", "José Martínez"]
         assert second[0].since == now - timedelta(days=1)
-        assert queries.waiting_entry(session, people["jose"]).since == now - timedelta(days=1)
-        assert queries.waiting_entry(session, people["finn"]) is None
+        jose, finn = session.get(Inmate, people["jose"]), session.get(Inmate, people["finn"])
+        assert queries.waiting_entry(session, jose).since == now - timedelta(days=1)
+        assert queries.waiting_entry(session, finn) is None
 
 
 def test_the_waiting_list_reads_its_index_in_order(people) -> None:

@@ -297,9 +297,11 @@ def waiting(
     resembles, or adding the writer. After the match, `?matched=<match id>&item=<letter id>`
     offers to route the letter."""
     rows, total = queries.waiting_list(db, LIST_PAGE, page_offset(page, LIST_PAGE))
-    chosen = queries.waiting_entry(db, inmate) if inmate is not None else None
-    if inmate is not None and chosen is None and db.get(Inmate, inmate) is None:
+    # Loaded once and held: the session's identity map keeps rows only while referenced.
+    chosen_inmate = db.get(Inmate, inmate) if inmate is not None else None
+    if inmate is not None and chosen_inmate is None:
         raise access.not_found()
+    chosen = queries.waiting_entry(db, chosen_inmate) if chosen_inmate is not None else None
     match = db.get(Match, matched) if matched is not None else None
     letter = _letter(db, item)
     candidates = []
@@ -315,7 +317,7 @@ def waiting(
         page=page,
         more=page * LIST_PAGE < total,
         chosen=chosen,
-        chosen_inmate=db.get(Inmate, inmate) if inmate is not None else None,
+        chosen_inmate=chosen_inmate,
         volunteers=volunteers,
         match=match,
         letter=letter,

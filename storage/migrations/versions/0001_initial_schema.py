@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 12:06:49.870656
+Create Date: 2026-12-01 12:14:03.074225
 """
 
 from alembic import op
@@ -119,6 +119,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('inmate_number')
     )
     with op.batch_alter_table('inmates', schema=None) as batch_op:
+        batch_op.create_index('ix_inmates_name', ['name', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inmates_number_key'), ['number_key'], unique=False)
         batch_op.create_index('ix_inmates_waiting', ['active', 'waiting_since', 'id'], unique=False)
 
@@ -177,6 +178,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('mail_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mail_items_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_mail_items_inmate_status', ['inmate_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_mail_items_status'), ['status'], unique=False)
         batch_op.create_index('ix_mail_items_status_created', ['status', 'created_at'], unique=False)
         batch_op.create_index('ix_mail_items_volunteer_status', ['volunteer_id', 'status', 'released_at'], unique=False)
@@ -195,6 +197,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('code'),
     sa.UniqueConstraint('inmate_id', 'volunteer_id')
     )
+    with op.batch_alter_table('matches', schema=None) as batch_op:
+        batch_op.create_index('ix_matches_volunteer', ['volunteer_id', 'active'], unique=False)
+
     op.create_table('sessions',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -311,11 +316,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sessions_user_id'))
 
     op.drop_table('sessions')
+    with op.batch_alter_table('matches', schema=None) as batch_op:
+        batch_op.drop_index('ix_matches_volunteer')
+
     op.drop_table('matches')
     with op.batch_alter_table('mail_items', schema=None) as batch_op:
         batch_op.drop_index('ix_mail_items_volunteer_status')
         batch_op.drop_index('ix_mail_items_status_created')
         batch_op.drop_index(batch_op.f('ix_mail_items_status'))
+        batch_op.drop_index('ix_mail_items_inmate_status')
         batch_op.drop_index(batch_op.f('ix_mail_items_created_at'))
 
     op.drop_table('mail_items')
@@ -323,6 +332,7 @@ def downgrade() -> None:
     with op.batch_alter_table('inmates', schema=None) as batch_op:
         batch_op.drop_index('ix_inmates_waiting')
         batch_op.drop_index(batch_op.f('ix_inmates_number_key'))
+        batch_op.drop_index('ix_inmates_name')
 
     op.drop_table('inmates')
     op.drop_table('watch_terms')
