@@ -165,7 +165,7 @@ def _invite_refused(
             status_code=404,
             error="This invitation is not valid any more. Ask an admin for a new one.",
         )
-    audit(db, "invite_expired_used", actor=found.user.email, user_id=found.user.id)
+    audit(db, "invite_link_expired", actor=found.user.email, user_id=found.user.id)
     db.commit()
     return render(
         request,

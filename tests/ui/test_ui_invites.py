@@ -83,7 +83,7 @@ def test_an_expired_invitation_says_so_in_words_and_is_audited(world, client_for
         user = session.scalar(select(User).where(User.email == "dee@example.org"))
         assert user.password_hash == "" and user.invite_token is not None
         user_id = user.id
-    assert audited("invite_expired_used") == [{"user_id": user_id}] * 2
+    assert audited("invite_link_expired") == [{"user_id": user_id}] * 2
     # An unknown link is still a plain "not valid", not an expiry.
     assert client_for().get("/login?invite=made-up-token").status_code == 404
 
