@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import groupby
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from letters.redaction import (
     build_pdfs,
     burn_page,
     check_burned,
+    pen_pal_words,
     pii_context,
     rebuild_delivery,
     record_failed_check,
@@ -29,6 +31,7 @@ from letters.redaction import (
 from letters.release import needs_acknowledgement, release_blockers
 from letters.states import ROUTING_REASONS, ReviewReason, Stage
 from ocr.images import decode_png
+from ocr.redact import LOW_LINE_CONFIDENCE, PPOCR_LOW_LINE_CONFIDENCE
 from postal.roster import no_pen_pal_for_letter
 from storage.blobs import get_blob_store
 from storage.db import audit
@@ -127,6 +130,46 @@ def correct_transcription(session: Session, item_id: str, page_index: int, text:
     build_pdfs(session, item)
     audit(session, "transcription_corrected", actor=actor, item_id=item_id, page=page_index,
           characters=len(text))
+
+
+# --- the machine reading, for a person to correct ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadingLine:
+    """One line of a page's machine reading as the mailroom may see it, and where it is."""
+
+    words: tuple[tuple[str, bool], ...]  # (text, the reader was unsure of it)
+    box: tuple[int, int, int, int]  # the line on the clean page image
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for text, _unsure in self.words)
+
+    @property
+    def unsure(self) -> int:
+        return sum(unsure for _text, unsure in self.words)
+
+
+def machine_reading(page: Page) -> list[ReadingLine]:
+    """The page's OCR words line by line, after every box in force: `pen_pal_words`, so a
+    boxed value is its marker here as in the redacted text, never the value. A transcription
+    starts from it, so that a person corrects the reading instead of typing the page again.
+
+    A word is marked unsure below the line confidence the reading engine is trusted from (on
+    its own scale: PP-OCR's runs higher than Tesseract's)."""
+    reading = load_words(page)
+    unsure_below = (PPOCR_LOW_LINE_CONFIDENCE if reading.engine == "ppocr"
+                    else LOW_LINE_CONFIDENCE)
+    lines = []
+    for _key, group in groupby(pen_pal_words(reading.words, active_covers(page)),
+                               key=lambda word: word.line_key):
+        words = list(group)
+        lines.append(ReadingLine(
+            words=tuple((w.text, w.conf < unsure_below) for w in words),
+            box=(min(w.x0 for w in words), min(w.y0 for w in words),
+                 max(w.x1 for w in words), max(w.y1 for w in words))))
+    return lines
 
 
 # --- the sender -------------------------------------------------------------------------------
@@ -263,7 +306,8 @@ def release_item(session: Session, item_id: str, *, actor: str,
         session.flush()
         raise ActionRefused(
             (f"the check still finds {what}. " if what else
-             "its redaction could not be checked automatically. ")
+             "the pages were checked again and nothing was found, but this letter was held "
+             "because its redaction could not be trusted. ")
             + "Look at every page, box what is left, and confirm that you checked it",
             keep=True)
     if asked or problems:

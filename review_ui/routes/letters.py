@@ -15,7 +15,7 @@ from review_ui.auth import DB, AnyUser, CurrentUser, Staff
 from review_ui.web import BadRequest, render
 from storage.blobs import BlobNotFound, get_blob_store
 from storage.db import audit
-from storage.models import ItemStatus, Page, Reply, Role
+from storage.models import ItemStatus, Page, PageKind, Reply, Role
 
 router = APIRouter()
 PRIVATE = "private, no-store"  # letters: no shared caches, and the browser asks again after an edit
@@ -91,6 +91,9 @@ def _staff_letter(
         blockers=release.release_blockers(item),
         needs_ack=release.needs_acknowledgement(item),
         page_problems=queries.page_problems(db, item.id),
+        # Transcriptions start from the machine reading, redacted for every staff role alike.
+        readings={p.index: mailroom.machine_reading(p) for p in item.pages
+                  if p.kind != PageKind.envelope and p.words_key},
         is_admin=user.role == Role.admin,
         in_queue=item.status in queries.QUEUE_STATUSES,
         next_id=queries.next_in_queue(db, item),

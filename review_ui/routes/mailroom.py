@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -274,18 +275,22 @@ def set_sender(
     db: DB,
     inmate_id: int = Form(...),
     confirm_mismatch: str = Form(""),
+    sender_q: str = Form(""),
 ) -> Response:
     item = _item(db, user, item_id)
     if db.get(Inmate, inmate_id) is None:
         raise access.not_found()
-    return _act(
-        request,
-        db,
-        f"/letters/{item.id}",
-        "Sender changed.",
-        lambda: mailroom.set_sender(db, item.id, inmate_id, actor=user.email,
-                                    confirm_mismatch=bool(confirm_mismatch)),
-    )
+    try:
+        mailroom.set_sender(db, item.id, inmate_id, actor=user.email,
+                            confirm_mismatch=bool(confirm_mismatch))
+        db.commit()
+    except _domain_errors() as exc:
+        db.rollback()
+        # Back to the same search, so the person confirms without looking the writer up again.
+        search = f"?{urlencode({'sender_q': sender_q.strip()})}" if sender_q.strip() else ""
+        return redirect(request, f"/letters/{item.id}{search}#sender", f"Not done: {exc}",
+                        error=True)
+    return redirect(request, f"/letters/{item.id}#sender", "Sender changed.")
 
 
 @router.post("/letters/{item_id}/release")

@@ -51,13 +51,11 @@
     };
     if (img.complete) fit(); else img.addEventListener("load", fit);
 
-    $$("rect.redaction", svg).forEach((rect) => {
-      rect.addEventListener("pointerdown", (e) => e.stopPropagation());
-      rect.addEventListener("click", (e) => {
-        e.stopPropagation();
-        const remove = document.getElementById(rect.dataset.form);
-        if (remove) remove.requestSubmit();
-      });
+    // Listened for on the overlay, not on each box: a move done in place redraws the boxes.
+    svg.addEventListener("click", (e) => {
+      const rect = e.target.closest("rect.redaction");
+      const remove = rect && document.getElementById(rect.dataset.form);
+      if (remove) remove.requestSubmit();
     });
 
     let start = null;
@@ -70,7 +68,7 @@
       return { x: Math.round(x), y: Math.round(y) };
     };
     svg.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0 || !form) return;
+      if (e.button !== 0 || !form || e.target.closest("rect.redaction")) return;
       e.preventDefault();
       svg.setPointerCapture(e.pointerId);
       start = toImage(e);
@@ -95,7 +93,7 @@
       if (x1 - x0 < 4 || y1 - y0 < 4) { drawing.remove(); return; } // a click, not a box
       form.elements.x0.value = x0; form.elements.y0.value = y0;
       form.elements.x1.value = x1; form.elements.y1.value = y1;
-      form.submit();
+      form.requestSubmit();
     });
   }
   $$('.sheet[data-editable="1"]').forEach(setupSheet);
@@ -276,4 +274,87 @@
     text.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { timer = null; save(); }, 800); });
     text.addEventListener("blur", () => { if (timer) { clearTimeout(timer); timer = null; save(); } });
   }
+
+  // --- mailroom moves in place: a form marked data-inplace is sent with fetch, which follows
+  // the redirect to the letter as a plain post would; the parts of the page marked
+  // data-fragment are taken from that answer (the page images are not loaded again) and its
+  // message is read out in #live. Without JS the same forms post and redirect. -----------
+  // A part holding what the person typed or ticked and has not sent yet is left as it is.
+  const unsent = (root) => $$("input, textarea", root).some((el) =>
+    (el.type === "checkbox" ? el.checked !== el.defaultChecked : el.value !== el.defaultValue));
+  function swapIn(doc, form) {
+    $$("[data-fragment]", doc).forEach((fresh) => {
+      const old = fresh.id && document.getElementById(fresh.id);
+      if (!old || (!old.contains(form) && unsent(old))) return;
+      if (fresh.dataset.fragment === "inner") old.innerHTML = fresh.innerHTML;
+      else old.replaceWith(document.importNode(fresh, true));
+    });
+    $$("main > p.flash").forEach((p) => p.remove()); // the last page load's message is old news
+    $$("[data-fragment] table").forEach(labelTable);
+  }
+  function inPlace(form, submitter) {
+    const live = $("#live");
+    const fields = new URLSearchParams(new FormData(form, submitter));
+    const post = form.method.toLowerCase() === "post";
+    const url = new URL(form.action, window.location.href);
+    if (!post) url.search = fields.toString();
+    url.hash = "";
+    const action = form.getAttribute("action");
+    const say = (text, error) => {
+      live.textContent = text;
+      live.className = "live flash" + (error ? " flash-error" : "");
+    };
+    say(""); // the last move's answer goes while this one is on its way
+    form.setAttribute("aria-busy", "true");
+    fetch(url, post ? { method: "POST", body: fields, credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } }
+                    : { credentials: "same-origin" })
+      .then((r) => {
+        if (!r.ok) { say(`Not done: the server answered ${r.status}.`, true); return null; }
+        // Led somewhere else (the login page, after a session ended): go there.
+        if (new URL(r.url).pathname !== window.location.pathname) { window.location.assign(r.url); return null; }
+        return r.text().then((html) => {
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          const flash = $("main > p.flash", doc);
+          swapIn(doc, form);
+          if (!post) history.replaceState(null, "", url.pathname + url.search + "#sender");
+          const failed = Boolean(flash && flash.classList.contains("flash-error"));
+          say(flash ? flash.textContent : "", failed);
+          if (!failed && document.contains(form)) form.reset(); // sent: a drawn box's numbers go
+          // Focus stays where the person was, or comes to the message when that part is gone.
+          if (!document.activeElement || document.activeElement === document.body) {
+            const again = $(`form[action="${CSS.escape(action)}"] [type=submit]`);
+            (again || live).focus();
+          }
+        });
+      })
+      .catch(() => say("Not done: the connection failed. Try again.", true))
+      .finally(() => form.removeAttribute("aria-busy"));
+  }
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !form.matches("form[data-inplace]") || !$("#live")) return;
+    event.preventDefault();
+    inPlace(form, event.submitter);
+  });
+
+  // --- transcription beside the page: the line being corrected is outlined on the image ----
+  const outlineLine = (area) => {
+    const svg = document.getElementById(`overlay-${area.dataset.page}`);
+    if (!svg) return;
+    const n = area.value.slice(0, area.selectionStart).split("\n").length - 1;
+    const box = (JSON.parse(area.dataset.lines || "[]"))[n];
+    let mark = $("rect.reading-line", svg);
+    if (!box) { if (mark) mark.remove(); return; }
+    if (!mark) {
+      mark = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      mark.setAttribute("class", "reading-line");
+      svg.appendChild(mark);
+    }
+    const [x0, y0, x1, y1] = box;
+    mark.setAttribute("x", x0 - 6); mark.setAttribute("y", y0 - 6);
+    mark.setAttribute("width", x1 - x0 + 12); mark.setAttribute("height", y1 - y0 + 12);
+  };
+  ["focusin", "keyup", "click"].forEach((type) => document.addEventListener(type, (event) => {
+    if (event.target.matches && event.target.matches("textarea[data-lines]")) outlineLine(event.target);
+  }));
 })();
