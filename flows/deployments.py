@@ -46,7 +46,12 @@ from flows.print_batch import print_batch_flow
 from flows.recovery import recover_flow
 from flows.run_states import crash_live_runs
 from intake.hot_folder import SETTLE_SECONDS, HotFolder, odd_entries, ready_now
-from intake.leases import RECOVER_EVERY_SECONDS, RECOVER_MIN_AGE_SECONDS
+from intake.leases import (
+    RECOVER_EVERY_SECONDS,
+    RECOVER_MIN_AGE_SECONDS,
+    leased_source_ids,
+    unfinished_source_ids,
+)
 from intake.s3 import S3Intake
 
 log = logging.getLogger(__name__)
@@ -131,8 +136,11 @@ def served_deployments(settings: Settings | None = None,
                           timezone=options.timezone or local_timezone()),
             parameters={"out_dir": str(print_batch_dir(settings)), "dated": True},
             description="Print approved replies into a new dated folder.", **common))
+    # Started by the worker's recovery sensor when an unleased source is waiting (a query in
+    # the worker's process every `recover_every_seconds`); the schedule is the net.
     deployments.append(recover_flow.to_deployment(
-        name=host_name(), schedule=Interval(options.recover_every_seconds),
+        name=host_name(),
+        schedule=Interval(max(options.recover_every_seconds, options.every_seconds)),
         parameters={"min_age_seconds": options.recover_min_age_seconds},
         description="Resume sources a dead process left unfinished.", **common))
     # Started by the worker's outbox sensor when an email is owed; the schedule is the net.
@@ -327,6 +335,18 @@ def outbox_sensor(poll_seconds: float) -> IntakeSensor:
     """Starts a `notify-outbox` run when a released letter still owes its email."""
     return IntakeSensor(f"{notify_outbox_flow.name}/{host_name()}", outbox_has_work,
                         poll_seconds=poll_seconds)
+
+
+def recovery_sensor(every_seconds: float, min_age_seconds: float) -> IntakeSensor:
+    """Starts a `recover` run when an unfinished source old enough is leased by nobody: an idle
+    worker starts no process a minute, a dead process's letters wait at most a minute more."""
+
+    def has_work() -> bool:
+        orphans = unfinished_source_ids(min_age_seconds=min_age_seconds)
+        return bool(orphans) and len(leased_source_ids(orphans)) < len(orphans)
+
+    return IntakeSensor(f"{recover_flow.name}/{host_name()}", has_work,
+                        poll_seconds=every_seconds)
 
 
 def s3_has_work(prefix: str) -> Callable[[], bool]:

@@ -10,6 +10,7 @@ work is live, so recovery takes an orphan once it is a minute old; sources whose
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_client
 from prefect.artifacts import create_table_artifact
@@ -17,14 +18,16 @@ from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
+    FlowRunFilterStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.context import FlowRunContext
 
 from flows.ingest import ingest_flow
-from flows.shutdown import POOL_FLOW, hand_back_on_sigterm
+from flows.shutdown import POOL_FLOW, hand_back, hand_back_on_sigterm
 from intake.leases import RECOVER_MIN_AGE_SECONDS, lease_sources, unfinished_source_ids
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,45 @@ def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]
     """
     with lease_sources(source_ids) as held, hand_back_on_sigterm():
         if held:
+            crash_dead_batch_runs(held)
             state = ingest_flow(held, label=label, return_state=True)
             if not state.is_completed():
                 log.warning("ingest %s ended %s", label, state.type.value)
         return held, [sid for sid in source_ids if sid not in held]
+
+
+def crash_dead_batch_runs(held: list[str], *, started_before_seconds: float = 60.0) -> int:
+    """Mark `process-sources` runs still shown Running whose sources we now hold Crashed.
+
+    Called holding the leases on `held`: a live run would hold its sources' leases, so a run
+    all of whose sources are in `held` and that started over a minute ago (long enough to have
+    taken its leases) belongs to a dead worker. Without this it would show Running until the
+    server's silent-run automation (10 minutes). Best effort; returns how many were marked.
+    """
+    context = FlowRunContext.get()
+    own = context.flow_run.id if context and context.flow_run else None
+    cutoff = datetime.now(UTC) - timedelta(seconds=started_before_seconds)
+    mine = set(held)
+    crashed = 0
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[POOL_FLOW])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(
+                        any_=[StateType.RUNNING])),
+                    start_time=FlowRunFilterStartTime(before_=cutoff)),
+                sort=FlowRunSort.START_TIME_DESC, limit=200)
+            for run in runs:
+                sources = {str(s) for s in run.parameters.get("source_ids") or []}
+                if run.id != own and sources and sources <= mine:
+                    hand_back(client, run, to_pool=False)
+                    crashed += 1
+    except Exception as exc:  # the letters matter more than the run list
+        log.warning("could not mark dead batch runs crashed (%s)", type(exc).__name__)
+    if crashed:
+        log.info("marked %d batch run(s) of a dead worker crashed", crashed)
+    return crashed
 
 
 def queued_source_ids(limit: int = 1000) -> set[str]:

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 POOL_FLOW = "process-sources"  # flows.intake.process_sources_flow (which imports us)
 LIVE = {StateType.RUNNING, StateType.PENDING, StateType.CANCELLING}
 HAND_BACK_SECONDS = 10.0  # the most the server may take to hear about it; then we go anyway
-MESSAGE = ("Stopped by SIGTERM (its worker was shut down); its letters are resumed by recovery "
-           "or the next run.")
+MESSAGE = ("Its process stopped (SIGTERM, or its worker died); its letters are resumed by "
+           "recovery or the next run.")
 
 
 def hand_back(client: Any, flow_run: Any, *, to_pool: bool) -> str:

@@ -183,3 +183,53 @@ def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
     assert all(r["state_type"] not in {"RUNNING", "PENDING"} for r in letters)
     with session_scope() as session:
         assert session.get(SourceFile, source_id).status != "done"
+
+
+@pytest.mark.prefect
+def test_recovery_marks_the_batch_run_of_a_dead_worker_crashed(prefect_api: str,
+                                                                lb_home: Path) -> None:
+    """GIVEN `process-sources` runs Prefect still shows Running: one for a source recovery now
+    holds, one also naming a source someone else holds, one that has only just started
+    WHEN recovery, holding the first source's lease, looks at them THEN only the first is
+    marked Crashed (its worker is dead: a live one would hold the lease), saying why; the
+    others are left alone."""
+    from flows.recovery import crash_dead_batch_runs
+
+    flow = httpx.post(f"{prefect_api}/flows/", json={"name": "process-sources"}).json()
+
+    def running(sources: list[str]) -> str:
+        return httpx.post(f"{prefect_api}/flow_runs/", json={
+            "flow_id": flow["id"], "name": f"sources-test-{uuid.uuid4().hex[:6]}",
+            "parameters": {"source_ids": sources},
+            "state": {"type": "RUNNING", "name": "Running"}}).json()["id"]
+
+    ours, other = f"src-{uuid.uuid4().hex[:8]}", f"src-{uuid.uuid4().hex[:8]}"
+    dead, shared = running([ours]), running([ours, other])
+    with lease_sources([ours]) as held:
+        assert crash_dead_batch_runs(held) == 0  # both started under a minute ago
+        assert crash_dead_batch_runs(held, started_before_seconds=0) == 1
+    states = {run: httpx.get(f"{prefect_api}/flow_runs/{run}").json()["state"]
+              for run in (dead, shared)}
+    assert states[dead]["type"] == "CRASHED" and "recovery" in states[dead]["message"]
+    assert states[shared]["type"] == "RUNNING"
+
+
+def test_the_workers_recovery_sensor_starts_a_run_only_for_an_unleased_orphan(
+        lb_home: Path) -> None:
+    """GIVEN `letterbridge worker`'s recovery sensor WHEN nothing is unfinished, or the only
+    unfinished source is leased by a live process THEN it sees no work (an idle or busy worker
+    starts no recovery process a minute); WHEN that process dies THEN it sees work at once."""
+    from flows.deployments import recovery_sensor
+
+    has_work = recovery_sensor(60, RECOVER_MIN_AGE_SECONDS).has_work
+    assert not has_work()
+    source = a_source(1, age=120)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, source],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().split() == [source]
+        assert not has_work()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert has_work()

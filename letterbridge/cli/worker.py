@@ -98,7 +98,8 @@ def worker(
         console.print(f"[yellow]Could not create the automation that crashes silent flow runs "
                       f"({type(exc).__name__}); runs of a killed worker may stay Running.[/yellow]")
     _recover_at_start()
-    sensors = [deps.outbox_sensor(notify_every)]
+    sensors = [deps.outbox_sensor(notify_every),
+               deps.recovery_sensor(recover_every, options.recover_min_age_seconds)]
     if settings.watch_enabled:
         sensors.append(deps.IntakeSensor(
             f"hot-folder/{deps.host_name()}",
