@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     ocr_second_engine_below_confidence: float = 94.0
     # ... and at most this share of its words below 60.
     ocr_second_engine_max_doubtful_share: float = 0.1
-    # Every envelope is read by the second engine (routing reads handwritten senders).
+    # Envelopes: read again by the second engine when the roster does not confirm Tesseract's
+    # reading (letters/routing.py `tesseract_vouches`; handwritten senders, mostly).
     ocr_second_engine_envelopes: bool = True
     max_image_pixels: int = 120_000_000
     max_file_bytes: int = 200 * 1024 * 1024

@@ -36,12 +36,16 @@ def ocr_page(page_id: int) -> float:
         item_id, index, image_key, kind = page.item_id, page.index, page.image_key, page.kind
     store = get_blob_store()
     img = decode_png(store.get(image_key))
-    # Envelopes are turned upright by their stamp; letter-page cues misread some of them.
-    reader = read_envelope if kind == PageKind.envelope else read_page
     try:
-        prepared, result = reader(img, languages=settings.ocr_languages,
-                                  timeout=settings.ocr_page_timeout_seconds,
-                                  rule=EngineRule.from_settings(settings))
+        if kind == PageKind.envelope:
+            # Turned upright by its stamp (letter-page cues misread some) and read by Tesseract;
+            # routing asks PP-OCR to read it again when the roster does not confirm the reading.
+            prepared, result = read_envelope(img, languages=settings.ocr_languages,
+                                             timeout=settings.ocr_page_timeout_seconds)
+        else:
+            prepared, result = read_page(img, languages=settings.ocr_languages,
+                                         timeout=settings.ocr_page_timeout_seconds,
+                                         rule=EngineRule.from_settings(settings))
         failure = ""
     except OcrFailed as exc:
         # A page that crashes the OCR engine fails alone: it waits for a person to transcribe.

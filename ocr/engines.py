@@ -8,8 +8,11 @@ reading: its real words' mean confidence below `below_confidence`, or more than
 pages in typed and handwriting fonts (bench/handwriting_bench.py, bench/results/handwriting.md):
 every typed page read at 95.8 or more with CER ~0.05 %; below 94 Tesseract's CER climbs to
 1–50 % while PP-OCR's stays low, so 94 keeps typed mail on Tesseract alone.
-Every envelope is read by PP-OCR (`envelopes`): a sender block is a few short lines,
-often handwritten, where one wrong digit sends a letter to the mailroom.
+Envelopes are read by Tesseract first too, and by PP-OCR again (`envelopes`) when Tesseract
+cannot vouch for the sender it read: a sender block is a few short lines, often handwritten,
+where one wrong digit sends a letter to the mailroom, and only the roster can say whether
+the reading names someone. That rule is `letters.routing.tesseract_vouches` (ocr/ knows no
+roster); measured in bench/results/routing.md.
 
 Both engines give the same `OcrPage`; `OcrPage.engine` says which one read it, and
 `read_with` reads an image again with that engine (verification re-reads a burned page with

@@ -1,9 +1,11 @@
 """Envelopes: tell an envelope page from a letter page, and read the sender block on it.
 
-`looks_like_envelope` is cheap (no OCR) and relies on the page's shape; `read_sender` works
-on the words Tesseract found (`OcrPage`) and never touches the roster: it says what the
-envelope *says* (name, number as written, facility, address, a reply code) and how sure
-the reading is. Whose letter it is, is `postal.matching`'s decision.
+`looks_like_envelope` is cheap (no OCR) and relies on the page's shape; `read_envelope` reads
+it with Tesseract, `read_envelope_again` with PP-OCR; `read_sender` works on the words either
+engine found (`OcrPage`) and never touches the roster: it says what the envelope *says* (name,
+number as written, facility, address, a reply code) and how sure the reading is. Whose letter
+it is, is `postal.matching`'s decision, and so is whether Tesseract's reading is good enough
+(`letters.routing` asks PP-OCR only when the roster does not confirm it).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from ocr.inmate_number_patterns import (
     hinted_system,
     normalise,
 )
-from ocr.pipeline import read_page
-from ocr.preprocess import Prepared, PreprocessOptions, find_paper, rotate_right_angle
+from ocr.pipeline import read_page, second_reading
+from ocr.preprocess import Prepared, PreprocessOptions, find_paper, for_ocr, rotate_right_angle
 from ocr.reply_codes import find_codes
 from ocr.types import OcrPage, Word
 
@@ -112,21 +114,33 @@ def envelope_rotation(img: np.ndarray) -> int | None:
 
 
 def read_envelope(
-    img: np.ndarray, *, languages: str = "eng+spa", timeout: int = 120, rule: EngineRule | None = None
+    img: np.ndarray, *, languages: str = "eng+spa", timeout: int = 120
 ) -> tuple[Prepared, OcrPage]:
-    """`ocr.pipeline.read_page` for an envelope page: turned upright by its stamp when the stamp
-    is clear (the letter-page orientation cues are then skipped), else `read_page` as is.
-    Read by the second engine (PP-OCR) unless `rule` says otherwise (ocr.engines).
-    Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn applied."""
+    """`ocr.pipeline.read_page` for an envelope page, by Tesseract alone: turned upright by its
+    stamp when the stamp is clear (the letter-page orientation cues are then skipped), else
+    `read_page` as is. Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn
+    applied. Whether PP-OCR reads it again (`read_envelope_again`) depends on whether the
+    roster confirms what Tesseract read: `letters.routing` decides."""
+    rule = EngineRule.tesseract_only()
     turn = envelope_rotation(img)
     if turn is None:
-        return read_page(img, languages=languages, timeout=timeout, rule=rule, envelope=True)
+        return read_page(img, languages=languages, timeout=timeout, rule=rule)
     upright = rotate_right_angle(img, turn)
     options = dataclasses.replace(PreprocessOptions(), orient=False)
     prepared, page = read_page(upright, languages=languages, options=options, timeout=timeout,
-                               rule=rule, envelope=True)
+                               rule=rule)
     prepared.rotation = page.rotation = turn
     return prepared, page
+
+
+def read_envelope_again(
+    clean: np.ndarray, first: OcrPage, *, languages: str = "eng+spa", timeout: int = 120
+) -> OcrPage:
+    """PP-OCR's reading of an envelope Tesseract read as `first`, from its clean image (the
+    upright `Prepared.image` `read_envelope` gave): the same pixels PP-OCR would have read in
+    the OCR step, so word boxes stay in the clean image's coordinates. When PP-OCR fails,
+    `first` comes back (`ocr.pipeline.second_reading`)."""
+    return second_reading(for_ocr(clean), first, languages=languages, timeout=timeout)
 
 
 # --- reading the sender block -----------------------------------------------------------

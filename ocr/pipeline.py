@@ -2,6 +2,8 @@
 
 Which engine reads it is `ocr.engines.EngineRule`'s: Tesseract first (and its reading settles
 which way up the page is), PP-OCR again when Tesseract cannot vouch for its reading.
+Envelopes are read here by Tesseract alone (`ocr.envelope.read_envelope`): whether it vouches
+for one is a question for the roster (`letters.routing`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ def read_page(
     options: PreprocessOptions | None = None,
     timeout: int = 120,
     rule: EngineRule | None = None,
-    envelope: bool = False,
 ) -> tuple[Prepared, OcrPage]:
     """Prepare → OCR. Word boxes are in `prepared.image` coordinates; a blank page skips OCR.
 
@@ -42,26 +43,22 @@ def read_page(
     a page that reads badly has the middle of its page read again half a turn round, and is
     read again whole only when that reads better. Then PP-OCR reads the upright page when
     `rule` (default: `EngineRule()`, the settings' defaults) says Tesseract cannot vouch for
-    it, or when it is an envelope (`envelope=True`, rule.envelopes); an envelope whose
-    orientation is already settled is read by PP-OCR alone.
+    it.
     """
     started = time.perf_counter()
     rule = rule or EngineRule()
     prepared = prepare(img, options, osd=False)
     h, w = prepared.image.shape[:2]
     doubtful = prepared.orientation in ("unsure", "osd")
-    second_only = rule.second_engine and envelope and rule.envelopes and not doubtful
     if prepared.blank:
         page = OcrPage(width=w, height=h, language="", needs_transcription=False)
-    elif second_only:
-        page = _second_reading(prepared, languages=languages, timeout=timeout)
     else:
         page = ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
         if doubtful and page.confidence < CHECK_TURN_BELOW:
             prepared, page = _check_turn(prepared, page, languages=languages, timeout=timeout)
-        wanted = (envelope and rule.envelopes) or not rule.tesseract_vouches(page)
-        if rule.second_engine and wanted:
-            page = _second_reading(prepared, languages=languages, timeout=timeout, first=page)
+        if rule.second_engine and not rule.tesseract_vouches(page):
+            page = second_reading(prepared.ocr_image, page, languages=languages,
+                                  timeout=timeout)
     page.rotation = prepared.rotation
     page.skew = prepared.skew
     page.timings = {**prepared.timings, **page.timings}
@@ -70,24 +67,23 @@ def read_page(
     return prepared, page
 
 
-def _second_reading(
-    prepared: Prepared, *, languages: str, timeout: int, first: OcrPage | None = None
+def second_reading(
+    ocr_img: np.ndarray, first: OcrPage, *, languages: str, timeout: int
 ) -> OcrPage:
-    """PP-OCR's reading of the prepared page. When it fails or times out on a page Tesseract
-    has read, Tesseract's reading stands and a person is asked to check it; PP-OCR missing is
-    an error (the setting that switches it off says so)."""
+    """PP-OCR's reading of a prepared image (`Prepared.ocr_image`) Tesseract has read as
+    `first`; it keeps `first`'s turn and timings. When PP-OCR fails or times out, Tesseract's
+    reading stands and a person is asked to check it; PP-OCR missing is an error (the setting
+    that switches it off says so)."""
     try:
-        page = ppocr.ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
+        page = ppocr.ocr_image(ocr_img, languages=languages, timeout=timeout)
     except ppocr.PpocrMissing:
         raise
     except OcrFailed:
-        if first is None:
-            raise
         first.needs_transcription = True
         first.timings["ppocr_failed"] = 1.0
         return first
-    if first is not None:
-        page.timings = {**first.timings, **page.timings}
+    page.rotation, page.skew = first.rotation, first.skew
+    page.timings = {**first.timings, **page.timings}
     return page
 
 

@@ -564,6 +564,24 @@ def prepare(
             page = rotate_small_angle(page, skew)
         clock.lap("rotate")
 
+    return Prepared(
+        image=np.ascontiguousarray(page),
+        ocr_image=for_ocr(page, opts, clock),
+        rotation=rotation,
+        skew=skew,
+        blank=False,
+        timings=clock.timings,
+        orientation=orientation,
+    )
+
+
+def for_ocr(page: np.ndarray, options: PreprocessOptions | None = None,
+            clock: _Clock | None = None) -> np.ndarray:
+    """What the engines read (`Prepared.ocr_image`), made from what a person is shown
+    (`Prepared.image`, upright and straight): the same pixels `prepare` gives, so a stored
+    clean image can be read again later without preparing the page again."""
+    opts = options or PreprocessOptions()
+    clock = clock or _Clock()
     ocr_img = page
     if opts.remove_lines:
         ocr_img = remove_lines(ocr_img)
@@ -574,16 +592,7 @@ def prepare(
     if opts.binarise:
         ocr_img = binarise(ocr_img)
         clock.lap("binarise")
-
-    return Prepared(
-        image=np.ascontiguousarray(page),
-        ocr_image=np.ascontiguousarray(ocr_img),
-        rotation=rotation,
-        skew=skew,
-        blank=False,
-        timings=clock.timings,
-        orientation=orientation,
-    )
+    return np.ascontiguousarray(ocr_img)
 
 
 def turned_over(prepared: Prepared) -> Prepared:

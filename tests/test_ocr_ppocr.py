@@ -16,9 +16,10 @@ from rapidfuzz.distance import Levenshtein
 from letterbridge.samples import fonts
 from ocr import engines, ppocr
 from ocr.engines import EngineRule, read_with
-from ocr.envelope import read_envelope
+from ocr.envelope import read_envelope, read_envelope_again
 from ocr.errors import OcrTimeout
 from ocr.pipeline import read_page
+from ocr.preprocess import for_ocr
 from ocr.types import OcrPage
 
 LINES = [
@@ -190,18 +191,22 @@ def test_rule_sends_handwriting_to_ppocr_and_keeps_typed_with_tesseract() -> Non
     assert page.engine == "tesseract" and Levenshtein.distance(page.text, truth) > 3 * errors + 5
 
 
-def test_every_envelope_is_read_by_ppocr() -> None:
-    """GIVEN an envelope-shaped page with a typed sender block WHEN read_envelope reads it
-    THEN PP-OCR read it (even though Tesseract could have vouched for it)."""
+def test_an_envelope_is_read_by_tesseract_and_again_by_ppocr_from_its_clean_image() -> None:
+    """GIVEN an envelope-shaped page with a typed sender block
+    WHEN read_envelope reads it, and read_envelope_again reads its clean image later
+    THEN Tesseract read it first (whether PP-OCR reads it too is routing's question), and PP-OCR
+    reads the very pixels it would have read in the OCR step, keeping the page's turn."""
     img, _ = drawn_page("liberation-sans", ["Mary Lee", "Reg. No. 72541-055", "FCI Pine Hollow"],
                         size=50, height=1238)
     env = np.full((1238, 2850), 255, np.uint8)
     env[:, :2550] = img
-    _, page = read_envelope(env)
-    assert page.engine == "ppocr"
-    assert "72541-055" in page.text
-    _, page = read_envelope(env, rule=EngineRule(envelopes=False))
-    assert page.engine == "tesseract"
+    prepared, first = read_envelope(env)
+    assert first.engine == "tesseract" and "ppocr" not in first.timings
+    assert np.array_equal(for_ocr(prepared.image), prepared.ocr_image)
+    again = read_envelope_again(prepared.image, first)
+    assert again.engine == "ppocr"
+    assert "72541-055" in again.text
+    assert again.rotation == first.rotation
 
 
 def test_read_with_names_the_engine() -> None:
