@@ -32,6 +32,19 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 
+# Markers of the tests that start servers, workers or a browser: the long ones.
+LONG_MARKERS = frozenset({"slow", "prefect", "browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding long tests run first, each module kept whole and in its own order, so
+    the two test workers (tools/run_tests.sh) finish together instead of one waiting on the
+    last long module."""
+    long_modules = {item.module.__name__ for item in items
+                    if item.module is not None and LONG_MARKERS & {m.name for m in item.iter_markers()}}
+    items.sort(key=lambda item: (item.module is None or item.module.__name__ not in long_modules))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

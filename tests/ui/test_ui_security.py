@@ -634,6 +634,10 @@ def test_the_dashboard_survives_an_unreachable_prefect(world, client_for, monkey
     """GIVEN PREFECT_API_URL pointing at a port nobody listens on
     WHEN the admin opens the dashboard
     THEN it shows the letters by state and says the Prefect server did not answer."""
+    # Prefect reads its settings once, when first imported: import it under this process's own
+    # settings, or every later test in this worker would talk to the dead port too.
+    import prefect.client.orchestration  # noqa: F401
+
     from review_ui import prefect_status
 
     prefect_status.clear_cache()
