@@ -520,7 +520,9 @@ def report(pages: list[Page], wall: float, workers: int, memory: list[dict], abl
         "tuned-on pages: every typed page read at 95.8 or more, so typed mail never pays for "
         "PP-OCR, and below 94 Tesseract's CER climbs from ~0.2 % to 1–50 %. 93 → 94 → 95 "
         "buys little more CER for a larger share of PP-OCR; 96 starts sending typed pages.",
-        "- **Envelopes**: all read by PP-OCR (a few short lines; Tesseract misreads digits of hands).",
+        "- **Envelopes**: Tesseract first, PP-OCR again when the roster does not confirm "
+        "Tesseract's reading (`letters.routing.tesseract_vouches`; see *Routing*). Before "
+        "2026-12-01 PP-OCR read every envelope.",
         "- **Threads**: one PP-OCR engine per process shared by its OCR threads (onnxruntime "
         "sessions run from several threads at once; intra-op threads 1): same CPU as one engine "
         "per thread, less memory; one detection at a time per process (memory, below).",

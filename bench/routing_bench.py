@@ -6,10 +6,14 @@
 A roster of a few hundred people with near twins (names one letter and numbers one character
 apart) is imported into a fresh database. Envelopes of roster senders, typed and
 handwriting-style, go through the real pipeline (`ocr.envelope.read_envelope`, i.e.
-`ocr.pipeline.read_page` with real Tesseract) → `ocr.envelope.read_sender` →
-`postal.matching.match_sender`. Strangers (not on the roster) and roster people without a pen
-pal write too. Simulated misreads (`bench/_routing_noise.py`) stress the decision rules far
-beyond what real OCR produces. Scanner runs of 20 letters, with separators (one of them
+`ocr.pipeline.read_page` with real Tesseract; PP-OCR again, `ocr.envelope.read_envelope_again`,
+when `letters.routing.tesseract_vouches` says no) → `ocr.envelope.read_sender` →
+`postal.matching.match_sender`. Each envelope is read by both engines, so the rule shipped is
+compared on the same envelopes with Tesseract alone and with PP-OCR for every envelope (the
+rule before), in routing and in CPU seconds (one worker: this process and its children).
+Strangers (not on the roster) and roster people without a pen pal write too. Simulated
+misreads (`bench/_routing_noise.py`) stress the decision rules far beyond what real OCR
+produces. Scanner runs of 20 letters, with separators (one of them
 damaged) and without (duplex, blank backs), are classified page by page and split. Figures
 go to bench/results/routing.md; the exit status is 1 when an acceptance criterion of issue 4
 is missed.
@@ -21,6 +25,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -34,6 +39,21 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 RESULTS = Path(__file__).parent / "results" / "routing.md"
 TARGETS = {"typed": 0.95, "handwriting": 0.85}
+# Which engine reads an envelope: the rule shipped first, then the two it is compared with.
+RULES = {
+    "shipped": "Tesseract, PP-OCR again when it cannot vouch (`letters.routing`)",
+    "tesseract": "Tesseract alone",
+    "ppocr": "PP-OCR for every envelope (the rule before)",
+}
+
+
+@dataclass
+class RuleResult:
+    outcome: str
+    volunteer: int | None
+    inmate: int | None
+    cpu: float  # CPU seconds of reading this envelope under the rule
+    ppocr: bool  # PP-OCR read it
 
 
 @dataclass
@@ -58,6 +78,7 @@ class Case:
     read_confidence: float = 0.0
     seconds: float = 0.0
     page_orientation_wrong: bool = False
+    by_rule: dict[str, RuleResult] = field(default_factory=dict)
 
     @property
     def expected(self) -> str:
@@ -74,6 +95,18 @@ class Case:
         if self.kind == "roster":
             return self.outcome == "routed" and self.volunteer == self.expected_volunteer
         return self.outcome == self.expected
+
+    def correct_under(self, rule: str) -> bool:
+        r = self.by_rule[rule]
+        if self.kind == "roster":
+            return r.outcome == "routed" and r.volunteer == self.expected_volunteer
+        return r.outcome == self.expected
+
+    def misrouted_under(self, rule: str) -> bool:
+        r = self.by_rule[rule]
+        if r.outcome != "routed":
+            return False
+        return self.kind != "roster" or r.volunteer != self.expected_volunteer
 
 
 def _log(msg: str) -> None:
@@ -182,9 +215,25 @@ def _shown(code: str | None) -> str | None:
 # --- envelopes ---------------------------------------------------------------------------------
 
 
-def read_envelope(case: Case, languages: str, degrade: str):  # SenderGuess
+def _cpu() -> float:
+    own, children = (resource.getrusage(who)
+                     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass
+class Readings:
+    tesseract: object  # ocr.types.OcrPage
+    ppocr: object
+    tesseract_cpu: float  # preprocessing + Tesseract (its turn check included)
+    ppocr_cpu: float  # PP-OCR of the prepared page
+    preprocess: float  # seconds of preparing the page (in tesseract_cpu)
+    doubtful: bool  # the ink left the turn open: the rule before read Tesseract first too
+
+
+def read_envelope(case: Case, languages: str, degrade: str) -> Readings:
     from letterbridge.samples import make_letter
-    from ocr.envelope import read_envelope, read_sender
+    from ocr.envelope import read_envelope, read_envelope_again
     from ocr.preprocess import estimate_geometry
 
     letter = make_letter(
@@ -203,26 +252,45 @@ def read_envelope(case: Case, languages: str, degrade: str):  # SenderGuess
         case.page_orientation_wrong = estimate_geometry(envelope).rotation not in (truth, None)
     except Exception:  # a diagnostic only
         case.page_orientation_wrong = False
-    started = time.perf_counter()
-    _, page = read_envelope(envelope, languages=languages)
-    guess = read_sender(page)
+    started, cpu = time.perf_counter(), _cpu()
+    prepared, first = read_envelope(envelope, languages=languages)
+    tesseract_cpu = _cpu() - cpu
+    cpu = _cpu()
+    again = read_envelope_again(prepared.image, first, languages=languages)
+    ppocr_cpu = _cpu() - cpu
     case.seconds = time.perf_counter() - started
-    return guess
+    return Readings(first, again, tesseract_cpu, ppocr_cpu, first.timings.get("preprocess", 0.0),
+                    prepared.orientation in ("unsure", "osd"))
 
 
 def run_envelopes(
     cases: list[Case], *, workers: int, min_confidence: float, languages: str, degrade: str
 ) -> None:
-    from postal.matching import match_sender
+    from letters.routing import decide_sender, tesseract_vouches
     from storage.db import session_scope
 
-    def one(case: Case) -> tuple[Case, object]:
+    def one(case: Case) -> tuple[Case, Readings]:
         return case, read_envelope(case, languages, degrade)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for n, (case, guess) in enumerate(pool.map(one, cases), start=1):
+        for n, (case, read) in enumerate(pool.map(one, cases), start=1):
             with session_scope() as session:
-                decision = match_sender(session, guess, min_confidence=min_confidence)
+                first = decide_sender(session, read.tesseract, letter_text="",
+                                      min_confidence=min_confidence)
+                again = decide_sender(session, read.ppocr, letter_text="",
+                                      min_confidence=min_confidence)
+            vouched = tesseract_vouches(*first)
+            before_cpu = read.preprocess + read.ppocr_cpu + (
+                read.tesseract_cpu - read.preprocess if read.doubtful else 0.0)
+            for rule, (_, d), cpu, by_ppocr in (
+                ("shipped", first if vouched else again,
+                 read.tesseract_cpu + (0.0 if vouched else read.ppocr_cpu), not vouched),
+                ("tesseract", first, read.tesseract_cpu, False),
+                ("ppocr", again, before_cpu, True),
+            ):
+                case.by_rule[rule] = RuleResult(d.outcome, d.volunteer_id, d.inmate_id, cpu,
+                                                by_ppocr)
+            guess, decision = first if vouched else again
             case.outcome, case.volunteer, case.inmate = (
                 decision.outcome,
                 decision.volunteer_id,
@@ -238,8 +306,9 @@ def run_envelopes(
             mark = "ok " if case.correct else ("MISROUTE" if case.misrouted else "-- ")
             _log(
                 f"{n:3d}/{len(cases)} {case.style:11s} {case.kind:8s} {mark} {case.outcome:9s} "
-                f"{case.seconds:4.1f}s read={guess.name!r} {guess.inmate_number!r} "
-                f"| {decision.reason}"
+                f"{case.seconds:4.1f}s {'T' if vouched else 'P'} "
+                f"conf={first[0].confidence:.3f}/{again[0].confidence:.3f} "
+                f"T:{first[1].outcome} P:{again[1].outcome} | {decision.reason}"
             )
 
 
@@ -341,6 +410,22 @@ def summarise(cases: list[Case]) -> dict:
             "transfer_flags": sum("likely_transfer" in c.flags for c in roster),
             "orientation_wrong": sum(c.page_orientation_wrong for c in mine),
             "seconds": sum(c.seconds for c in mine) / max(1, len(mine)),
+            "rules": {
+                rule: {
+                    "routed_ok": sum(c.correct_under(rule) for c in roster),
+                    "held": sum(c.by_rule[rule].outcome == "ambiguous" for c in roster),
+                    "misrouted": sum(c.misrouted_under(rule) for c in mine),
+                    "strangers_unknown": sum(
+                        c.kind == "stranger" and c.by_rule[rule].outcome == "unknown"
+                        for c in mine
+                    ),
+                    "ppocr": sum(c.by_rule[rule].ppocr for c in mine),
+                    "cpu": sum(c.by_rule[rule].cpu for c in mine) / max(1, len(mine)),
+                }
+                for rule in RULES
+                if all(rule in c.by_rule for c in mine)
+            },
+            "envelopes": len(mine),
         }
     return out
 
@@ -389,7 +474,9 @@ def report(
         "number one character apart, half at the same facility), imported through "
         f"`postal.roster`. Each envelope is generated and scanned (`degrade={args.degrade}`), "
         "read with `ocr.envelope.read_envelope` (stamp turns it upright, then "
-        "`ocr.pipeline.read_page`) → `ocr.envelope.read_sender`, and decided by "
+        "`ocr.pipeline.read_page`, Tesseract) and again by PP-OCR "
+        "(`ocr.envelope.read_envelope_again`) when `letters.routing.tesseract_vouches` says "
+        "Tesseract's reading is not enough → `ocr.envelope.read_sender`, and decided by "
         "`postal.matching.match_sender` (min confidence 0.9). Half the roster senders have a "
         f"near twin; every {args.code_every}th envelope carries its reply code.",
         "",
@@ -414,7 +501,30 @@ def report(
     row("roster people without a pen pal → no_match", "no_match_ok", "no_match")
     plain("likely_transfer flags raised (none expected)", "transfer_flags")
     plain("envelopes `read_page`'s letter-page orientation cues turn wrong", "orientation_wrong")
-    plain("OCR + reading, s per envelope", "seconds", "{:.1f}")
+    plain("OCR + reading (both engines), s per envelope", "seconds", "{:.1f}")
+    if t["rules"] and h["rules"]:
+        lines += [
+            "",
+            "Which engine reads an envelope, on the same envelopes (CPU: reading one envelope "
+            "under the rule, this process and its Tesseract children; the rule before is "
+            "preprocessing + PP-OCR, + Tesseract where the ink left the turn open):",
+            "",
+            "| rule | typed routed right | handwriting routed right | held (typed / hand) "
+            "| misrouted | strangers → unknown | read by PP-OCR (typed / hand) "
+            "| CPU s per envelope (typed / hand) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for rule, label in RULES.items():
+            rt, rh = t["rules"][rule], h["rules"][rule]
+            lines.append(
+                f"| {label} | {_pct(rt['routed_ok'], t['roster'])} | "
+                f"{_pct(rh['routed_ok'], h['roster'])} | {rt['held']} / {rh['held']} | "
+                f"**{rt['misrouted'] + rh['misrouted']}** | "
+                f"{rt['strangers_unknown'] + rh['strangers_unknown']}/"
+                f"{t['strangers'] + h['strangers']} | "
+                f"{rt['ppocr']}/{t['envelopes']} / {rh['ppocr']}/{h['envelopes']} | "
+                f"{rt['cpu']:.2f} / {rh['cpu']:.2f} |"
+            )
     if noise is not None:
         lines += [
             "",

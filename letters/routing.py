@@ -30,7 +30,10 @@ NO_SENDER = SenderGuess(name="", inmate_number="", facility="", address_lines=[]
 
 # How sure Tesseract's reading of the sender block must be (`SenderGuess.confidence`: the OCR
 # confidence of the name and number lines, scaled down for a missing part) for its roster match
-# to stand without PP-OCR (measured in bench/results/routing.md).
+# to stand without PP-OCR. Measured (bench/results/routing.md, 40 roster envelopes, typed and
+# handwriting-style): Tesseract routed all 40 right; 37 read at 0.88 or more, 3 at 0.48-0.83,
+# and those 3 are read again: a safety margin, since a misread the roster still routes is
+# what never must happen.
 TESSERACT_MIN_SENDER_CONFIDENCE = 0.85
 # A match with these flags leaves something in doubt that a better reading may settle: only a
 # reply code routed it (the envelope itself said nothing checkable), or the envelope's facility
