@@ -14,6 +14,10 @@ slash ("555-SSS-0142"), or sits next to one and is no word: made of the stronges
 "4l53 3636 golb 4784"). So "all", "sob" or "Bill" never become digits
 on their own, and a run needs at least two real digits, and a group that is plainly a number
 (all digits, or a digit other than 0, 1, 5: "G00D" and "1S" are words OCR read with digits).
+A part of a written number with three real digits or more may hold one character that is no
+look-alike at all in every four, never beside a letter ("6011 C096 2829 4386", "555 U142": PP-OCR's
+reading of cursive 0s and 6s); it counts as a digit. Digits of other scripts (circled "⑤",
+full-width "５") are digits.
 
 A run of six or more digits is explained when every space-separated part of it is one of:
 a date, a time, money, a page number, a year (or decade, or range of years), the program's reply
@@ -24,6 +28,7 @@ is allowed ("on 3/14/2024 10 of us"). Everything else is burned.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,6 +59,53 @@ _STRONG_WORDS = frozenset({"lo", "loo", "lol", "ill", "io", "oo", "ooo", "ol"})
 _GROUP = re.compile("[0-9" + re.escape("".join(TO_DIGIT)) + "]+")
 # Typographic dashes and the minus sign (one character each, so offsets are kept).
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
+# Every other character that is a digit: circled, full-width, superscript ("⑤555 ⑤51" is how
+# PP-OCR read a card number in one hand), one character each.
+_OTHER_DIGITS = str.maketrans({
+    chr(c): str(unicodedata.digit(chr(c)))
+    for c in range(0x80, 0x10000)
+    if unicodedata.digit(chr(c), None) is not None
+})
+# A part of a written number: what lies between spaces and the separators of its groups.
+_PART = re.compile(r"[^\s\-./:+,]+")
+_BRACKETS = "()[]{}"
+# A character inside a part that is neither a digit nor a look-alike ("C096", "80U4", "3(5"):
+# at most one in this many characters of the part, and never beside another letter.
+STRAY_EVERY = 4
+# ... and the part holds at least this many real digits, and three times as many as strays.
+STRAY_MIN_REAL = 3
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with every digit written as 0-9 and every dash as "-" (same length, same offsets)."""
+    return text.translate(_DASHES).translate(_OTHER_DIGITS)
+
+
+def _fill_strays(text: str) -> str:
+    """Same-length copy of `text` in which a character OCR could not read as any digit, inside a
+    part that is plainly a number, becomes a digit placeholder ("O"): "6011 C096 2829 4386" is a
+    card number PP-OCR read with one 0 as "C". Brackets at either end of a part stay brackets
+    ("(309)"); a stray beside another letter is a letter ("AB1234", "CD5678" are identifiers with
+    a prefix, "100th" an ordinal), and "10am", "B12" or "COVID19" hold too few real digits."""
+    chars = list(text)
+    for m in _PART.finditer(text):
+        start, end = m.start(), m.end()
+        while start < end and text[start] in _BRACKETS:
+            start += 1
+        while end > start and text[end - 1] in _BRACKETS:
+            end -= 1
+        part = text[start:end]
+        strays = [i for i, c in enumerate(part) if not c.isdigit() and c not in TO_DIGIT]
+        real = sum(c.isdigit() for c in part)
+        if (not strays or real < STRAY_MIN_REAL or real < 3 * len(strays)
+                or len(strays) > len(part) // STRAY_EVERY
+                or any(not (part[i].isalpha() or part[i] in _BRACKETS) for i in strays)
+                or any(part[j].isalpha() for i in strays for j in (i - 1, i + 1)
+                       if 0 <= j < len(part))):
+            continue
+        for i in strays:
+            chars[start + i] = "O"
+    return "".join(chars)
 
 
 def canonical_char(c: str) -> str:
@@ -134,11 +186,12 @@ def stands_for_digits(text: str) -> bool:
 
 def number_runs(text: str) -> list[NumberRun]:
     """Every run of digit groups in `text` (any length), in order."""
-    text = text.translate(_DASHES)
+    read = ascii_digits(text)
+    text = _fill_strays(read)  # groups are found here; real digits counted in what was read
     groups: list[_Group] = []
     for m in _GROUP.finditer(text):
         s, e = m.start(), m.end()
-        real = sum(c.isdigit() for c in m.group())
+        real = sum(c.isdigit() for c in read[s:e])
         # A group with no real digit is decided below, from its neighbours.
         groups.append(_Group(s, e, real, real > 0))
     joins = [_join(text[a.end : b.start]) for a, b in zip(groups, groups[1:], strict=False)]
@@ -189,7 +242,7 @@ def number_runs(text: str) -> list[NumberRun]:
                 tokens.append(Token(g.start, g.end, g.end - g.start))
         digits = "".join(TO_DIGIT.get(c, c) for g in members for c in text[g.start : g.end])
         evident = any(
-            text[g.start : g.end].isdigit() or any(c in "2346789" for c in text[g.start : g.end])
+            read[g.start : g.end].isdigit() or any(c in "2346789" for c in read[g.start : g.end])
             for g in members
         )
         runs.append(NumberRun(members[0].start, members[-1].end, digits,
@@ -404,7 +457,7 @@ _ID_AFTER = re.compile(r"[A-Za-z0-9]*(?:[-/][A-Za-z0-9]+)*")
 def explained_runs(text: str, *, sender: str = "") -> list[tuple[int, int, str]]:
     """Runs (of any length) a safe rule explains: (start, end, rule). A weak pattern of a specific
     finder (a phone shape, seven bare digits) is no reason to burn "page 1384-1395"."""
-    text = text.translate(_DASHES)
+    text = ascii_digits(text)
     out = []
     for run in number_runs(text):
         reason = explain_run(text, run, sender=sender)
@@ -420,7 +473,7 @@ def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]
     pen pal needs them to reply. Anything else in the run goes with it, and so do letters and
     dash-joined parts glued to it.
     """
-    text = text.translate(_DASHES)
+    text = ascii_digits(text)
     spans: list[tuple[int, int]] = []
     for run in number_runs(text):
         if len(run.digits) < MIN_DIGITS or run.real_digits < MIN_REAL_DIGITS or not run.evident:

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phonenumbers import Leniency, PhoneNumberMatcher
+from rapidfuzz.distance import Hamming
 
 from ocr.numbers import REASON as _NUMBER_REASON
 from ocr.numbers import TO_DIGIT as _TO_DIGIT
 from ocr.numbers import (
+    ascii_digits,
     canonical_char,
     canonical_id,
     explained_runs,
@@ -618,8 +620,16 @@ def _find_known(
 # Watch-list terms ------------------------------------------------------------------------------
 
 
+# A watch-list word of this many letters or more may be read with one letter wrong
+# ("LAKESMORE CLINIC", "Maplewood Elementavy"): handwriting OCR misreads letters as it does digits.
+# Wrong, not missing or added: "Bakerys" is another word than "Bakery".
+WATCH_FUZZY_LENGTH = 5
+_WATCH_WORD = re.compile(r"[^\W_]+")
+
+
 def _find_watch_terms(doc: _Doc, terms: Sequence[str]) -> list[_Span]:
     canon = _letter_canon(doc.text)
+    words = list(_WATCH_WORD.finditer(canon))
     spans: list[_Span] = []
     for term in terms:
         parts = _letter_canon(term).split()
@@ -630,6 +640,17 @@ def _find_watch_terms(doc: _Doc, terms: Sequence[str]) -> list[_Span]:
         )
         for m in pattern.finditer(canon):
             spans.append(_Span("watch_term", m.start(), m.end(), "term on the watch list", 1))
+        # The same words, one letter off in each long one, side by side.
+        for k in range(len(words) - len(parts) + 1):
+            window = words[k : k + len(parts)]
+            if any(not re.fullmatch(r"[\s\-]+", canon[a.end() : b.start()])
+                   for a, b in zip(window, window[1:], strict=False)):
+                continue
+            if all(w.group() == p or (len(p) >= WATCH_FUZZY_LENGTH and len(w.group()) == len(p)
+                                      and Hamming.distance(w.group(), p) <= 1)
+                   for w, p in zip(window, parts, strict=True)):
+                spans.append(_Span("watch_term", window[0].start(), window[-1].end(),
+                                   "term on the watch list, a letter misread", 1))
     return spans
 
 
@@ -672,6 +693,7 @@ def _find_spans(
     watch_terms: Sequence[str],
     known_inmate_numbers: Sequence[str],
 ) -> list[_Span]:
+    text = ascii_digits(text)  # "⑤" is a 5; same length, so offsets are shared
     doc = _Doc(text)
     sender = sender_key(sender_number)
     candidates = (

@@ -1,0 +1,129 @@
+"""The finders on handwriting as PP-OCR reads it: digits read as letters no look-alike list holds,
+digits in other scripts, watch-list words with a letter misread. Words are fed directly (no OCR)."""
+
+from __future__ import annotations
+
+import pytest
+from test_pii import covered, found, words_from  # the same page layout
+
+from ocr.numbers import number_runs, unexplained_numbers
+from ocr.pii import find_pii
+
+WATCH = ["Lakeshore Clinic", "Maplewood Elementary"]
+
+
+# --- a stray character inside a number -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("check the card number 6011 C096 2829 4386 still works", "6011 C096 2829 4386"),
+        ("you can call my aunt at 555 U142 if you want", "555 U142"),
+        ("my SSN is 987 65 C321 if they ask", "987 65 C321"),
+    ],
+)
+def test_a_number_with_one_unreadable_digit_is_burned_whole(line, value):
+    """GIVEN a number PP-OCR read with one digit as a letter that is no look-alike of it
+    ("C" for 0, "U" for 0), which used to cut it into pieces too short for the catch-all
+    WHEN the words are searched THEN every word of the number is in a finding."""
+    words = words_from(line)
+    assert covered(words, find_pii(words)) == value
+
+
+def test_the_stray_joins_the_groups_into_one_run():
+    """GIVEN a card number with a "C" for a 0 in its second group WHEN its runs are listed
+    THEN it is one run of sixteen digits, of which fifteen were read as digits."""
+    (run,) = number_runs("6011 C096 2829 4386")
+    assert len(run.digits) == 16 and run.real_digits == 15
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on 3/14/2024 at 10am I ran the 1500m in 5:12",
+        "the 100th day of 2024, 12 of us",
+        "COVID19 and B12 shots, room 4C(5)",
+        "see you on the 21st 2024",
+        "page 12 of 30, call at 9:30pm",
+    ],
+)
+def test_ordinals_units_and_short_codes_stay_words(text):
+    """GIVEN dates, times, ordinals, units and short codes with letters glued to digits
+    WHEN searched THEN nothing is found: a stray counts only inside a part that is plainly a
+    number (three real digits or more, no letter beside it)."""
+    assert found(text) == []
+
+
+def test_a_prefix_of_letters_is_not_a_misread_digit():
+    """GIVEN two prisoners' numbers with a two-letter prefix, the first the sender's own
+    WHEN searched with the sender's number THEN only the other one is found, as an inmate number
+    (its letters were not taken for digits, which would have made it look like a reply code)."""
+    assert found("Joe AB1234 and Tim CD5678", sender_number="AB1234") == [
+        ("inmate_number", "CD5678")
+    ]
+
+
+def test_a_stray_beside_a_letter_or_with_few_digits_is_a_letter():
+    """GIVEN a number written with two strays side by side, and one with only two real digits
+    WHEN the catch-all looks THEN neither is a number."""
+    assert unexplained_numbers("code 12XY3456 and 1U2") == []
+
+
+# --- digits in other scripts -------------------------------------------------------------------
+
+
+def test_circled_digits_are_digits():
+    """GIVEN a card number PP-OCR read with circled fives ("⑤555 ⑤51 ⑤32", one hand draws its
+    fives in a ring) WHEN the words are searched THEN all of it is burned."""
+    words = words_from("if the card number ⑤555 ⑤51 ⑤32 still works")
+    assert covered(words, find_pii(words)) == "⑤555 ⑤51 ⑤32"
+
+
+def test_full_width_digits_are_digits_and_their_dates_stay():
+    """GIVEN a phone number and a date written in full-width digits
+    WHEN searched THEN the phone is found as a phone and the date is left alone."""
+    text = "call ３１２-５５５-０１４２ before ３/１４/２０２４"
+    assert found(text) == [("phone", "３１２-５５５-０１４２")]
+
+
+# --- watch-list words with a letter misread ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("MY SISTER WORKS AT LAKESMORE CLINIC, DOWNTOWN", "LAKESMORE CLINIC,"),
+        ("my kid goes to Maplewood Elementavy, he likes it", "Maplewood Elementavy,"),
+    ],
+)
+def test_a_watch_term_with_one_letter_misread_is_found(line, value):
+    """GIVEN a watch term in a hand whose H reads as M, or r as v
+    WHEN searched with the watch list THEN the term is found, both its words."""
+    words = words_from(line)
+    findings = find_pii(words, watch_terms=WATCH)
+    assert [f.kind for f in findings] == ["watch_term"]
+    assert covered(words, findings) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we went to Lakeside Clinic",  # two letters off
+        "the Maplewood Elementaries",  # a longer word, not a misread
+        "Lakeshore Clinics are many",
+    ],
+)
+def test_words_two_letters_off_or_longer_are_not_the_watch_term(text):
+    """GIVEN words near a watch term but not one misread letter of it
+    WHEN searched THEN nothing is found."""
+    assert found(text, watch_terms=WATCH) == []
+
+
+def test_a_short_watch_word_must_be_read_exactly():
+    """GIVEN a watch term with a short word, read with that word one letter off
+    WHEN searched THEN it is not found (one letter of four is too much to guess)."""
+    assert found("at Oak Hill Farm today", watch_terms=["Oak Mill Farm"]) == []
+    assert found("at Oak Mill Farm today", watch_terms=["Oak Mill Farm"]) == [
+        ("watch_term", "Oak Mill Farm")
+    ]
