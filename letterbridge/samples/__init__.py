@@ -4,7 +4,7 @@ Everything is invented and deterministic for a seed. See `make_letter` for the p
 `PlantedDetail` for the ground truth of personal details.
 """
 
-from letterbridge.samples.badinputs import make_bad_inputs
+from letterbridge.samples.badinputs import make_bad_inputs, make_odd_files
 from letterbridge.samples.degrade import map_box
 from letterbridge.samples.demo import generate_sample_set, make_demo_set
 from letterbridge.samples.fonts import DEBIAN_FONT_PACKAGES
@@ -42,6 +42,7 @@ __all__ = [
     "generate_sample_set",
     "luhn_valid",
     "make_bad_inputs",
+    "make_odd_files",
     "make_demo_set",
     "make_envelope",
     "make_letter",

@@ -7,13 +7,16 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
+import pillow_heif
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import RectangleObject
+
+pillow_heif.register_heif_opener()  # Pillow writes the phone's HEIC photo through it
 
 
 def _small_pdf() -> bytes:
-    import numpy as np
-
     page = np.full((1100, 850), 255, dtype=np.uint8)
     page[200:260, 100:700] = 0
     buf = io.BytesIO()
@@ -75,4 +78,62 @@ def make_bad_inputs(out_dir: Path) -> dict[str, str]:
         "encrypted.pdf": "encrypted_pdf",
         "huge.png": "image_too_large",
         "notapdf.pdf": "unsupported_format",  # a reader may fairly say corrupt_file instead
+    }
+
+
+def _page(width: int, height: int, seed: int) -> Image.Image:
+    """A white page with a few dark text-like bars, at the given pixel size."""
+    rng = np.random.default_rng(seed)
+    page = np.full((height, width), 250, dtype=np.uint8)
+    for row in range(height // 10, height - height // 10, max(height // 30, 40)):
+        start = int(rng.integers(width // 12, width // 6))
+        page[row:row + max(height // 200, 8), start:width - start] = 20
+    return Image.fromarray(page)
+
+
+def _with_boxes(pdf: bytes, *, media_inches: float, crop_inches: tuple[float, float] | None) -> bytes:
+    """`pdf` with its first page's MediaBox made `media_inches` square and its CropBox set to
+    `crop_inches` (or removed, so the whole MediaBox is the page)."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    page = writer.pages[0]
+    page.mediabox = RectangleObject([0, 0, media_inches * 72, media_inches * 72])
+    if crop_inches:
+        page.cropbox = RectangleObject([0, 0, crop_inches[0] * 72, crop_inches[1] * 72])
+    elif "/CropBox" in page:
+        del page["/CropBox"]
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def make_odd_files(out_dir: Path) -> dict[str, str]:
+    """Files that are odd but not all bad, for the memory benchmark and the fault tests: a page
+    whose MediaBox is far bigger than what it shows, a page too large to render, trailing bytes
+    after %%EOF, a phone's HEIC photo, a JPEG named .pdf, and a batch of ordinary large pages
+    (11 x 17 inches at 300 DPI). Returns {file name: expected outcome}: "read" when the file
+    should become pages, else the error code it should be quarantined with."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    letter = _page(2550, 3300, seed=1)
+    buf = io.BytesIO()
+    letter.save(buf, "PDF", resolution=300.0, save_all=True, append_images=[_page(2550, 3300, 2)])
+    two_pages = buf.getvalue()
+
+    (out_dir / "huge-mediabox.pdf").write_bytes(
+        _with_boxes(two_pages, media_inches=100, crop_inches=(8.5, 11)))
+    (out_dir / "sixty-inch-page.pdf").write_bytes(
+        _with_boxes(two_pages, media_inches=60, crop_inches=None))
+    (out_dir / "trailing-zeros.pdf").write_bytes(two_pages + b"\0" * 4096)
+    letter.save(out_dir / "IMG_0001.heic", "HEIF", quality=80)
+    letter.save(out_dir / "photo-named.pdf", "JPEG", quality=85)
+    tabloid = [_page(3300, 5100, seed) for seed in range(10, 16)]
+    tabloid[0].save(out_dir / "tabloid-6-pages.pdf", "PDF", resolution=300.0, save_all=True,
+                    append_images=tabloid[1:])
+    return {
+        "huge-mediabox.pdf": "read",
+        "sixty-inch-page.pdf": "image_too_large",
+        "trailing-zeros.pdf": "read",
+        "IMG_0001.heic": "read",
+        "photo-named.pdf": "read",
+        "tabloid-6-pages.pdf": "read",
     }
