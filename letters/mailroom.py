@@ -223,7 +223,8 @@ def set_sender(session: Session, item_id: str, inmate_id: int, *, actor: str,
         raise ItemNotFound(f"inmate {inmate_id}")
     check = sender_check(session, item_id, inmate_id)
     if not check.ok and not confirm_mismatch:
-        raise ActionRefused(f"the envelope's {', '.join(check.disagrees)} disagree with this "
+        verb = "disagrees" if len(check.disagrees) == 1 else "disagree"
+        raise ActionRefused(f"the envelope's {', '.join(check.disagrees)} {verb} with this "
                             "writer's record; confirm that this is the sender")
     match = session.scalar(
         select(Match).join(Volunteer).where(Match.inmate_id == inmate_id, Match.active.is_(True),

@@ -311,12 +311,14 @@
       .then((r) => {
         if (!r.ok) { say(`Not done: the server answered ${r.status}.`, true); return null; }
         // Led somewhere else (the login page, after a session ended): go there.
-        if (new URL(r.url).pathname !== window.location.pathname) { window.location.assign(r.url); return null; }
+        const there = new URL(r.url);
+        if (there.pathname !== window.location.pathname) { window.location.assign(r.url); return null; }
         return r.text().then((html) => {
           const doc = new DOMParser().parseFromString(html, "text/html");
           const flash = $("main > p.flash", doc);
           swapIn(doc, form);
-          if (!post) history.replaceState(null, "", url.pathname + url.search + "#sender");
+          // The address is the page now shown (a search's words; none after a move).
+          history.replaceState(null, "", there.pathname + there.search + window.location.hash);
           const failed = Boolean(flash && flash.classList.contains("flash-error"));
           say(flash ? flash.textContent : "", failed);
           if (!failed && document.contains(form)) form.reset(); // sent: a drawn box's numbers go
