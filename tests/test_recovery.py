@@ -145,7 +145,7 @@ def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
     batch to end or for a silent-run automation."""
     roster = import_roster(tmp_path)
     scans = tmp_path / "scans"
-    write_letters(roster, scans, 1, n_pages=3, seed=320)
+    write_letters(roster, scans, 1, seed=320)
     pool = f"letters-{uuid.uuid4().hex[:6]}"
     letterbridge("pool", "deploy", "--pool", pool)
     log = tmp_path / "worker.log"
