@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from postal import roster
 from storage.db import session_scope
-from storage.models import AuditEvent, Match, Reply, User, Volunteer
+from storage.models import AuditEvent, ItemStatus, MailItem, Match, Reply, SourceFile, User, Volunteer
 
 # A date and time as the pages print one; every one must be a <time> saying UTC.
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?(?P<label> UTC</time>)?")
@@ -71,6 +71,29 @@ def test_every_time_on_the_staff_and_admin_pages_names_its_zone(history, client_
             "2026-07-04 18:30:15 UTC</time>") in audit
     assert "2026-07-04 18:30 UTC</time>" in admin.get("/admin/waiting").text
 
+
+
+def test_the_mailroom_queue_letter_and_quarantine_name_the_zone(world, client_for) -> None:
+    """GIVEN letters waiting in the queue and a quarantined file
+    WHEN the mailroom opens the queue, a held letter and the quarantine list
+    THEN each time printed names its zone: the letter's and the quarantined file's arrival as a
+    <time> saying UTC, the queue's "waited" with the UTC moment as its tooltip."""
+    mailroom = client_for("mailroom")
+    letter = mailroom.get(f"/letters/{world.ids['unrouted']}").text
+    assert labelled(letter) >= 1
+    queue = mailroom.get("/mailroom").text
+    assert re.search(r'title="\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"', queue)
+    with session_scope() as session:
+        source = SourceFile(sha256="f" * 64, filename="scan.pdf", size=1, blob_key="k",
+                            status="quarantined", error="the file is empty (0 bytes)",
+                            created_at=KNOWN)
+        session.add(source)
+        session.flush()
+        session.add(MailItem(source_id=source.id, status=ItemStatus.quarantined,
+                             quarantine_reason="the file is empty (0 bytes)"))
+    quarantine = mailroom.get("/mailroom/quarantine").text
+    assert labelled(quarantine) >= 1
+    assert '<time class="local" datetime="2026-07-04T18:30:15Z"' in quarantine
 
 @pytest.mark.browser
 def test_the_browser_shows_the_readers_clock_and_zone(history, browser, live_server,
