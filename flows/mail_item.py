@@ -55,8 +55,16 @@ def notify(item_id: str) -> bool:
 
 
 def ocr_pages(page_ids: list[int]) -> None:
-    """Pages in parallel (one Tesseract per core); a page that fails does not stop the others."""
-    wait([ocr_page.submit(page_id) for page_id in page_ids])
+    """Pages in parallel (one Tesseract per core); a page that fails does not stop the others.
+
+    A page the OCR engine cannot read is stored as such (`pages.ocr_page`); a page whose task
+    failed (the blob store or the database went away) was not read at all, so the letter
+    stops here once the others are done: its run fails and recovery runs it again, rather than
+    routing and deciding it on pages nobody read."""
+    reads = [ocr_page.submit(page_id) for page_id in page_ids]
+    wait(reads)
+    for read in reads:
+        read.result()
 
 
 @flow(name="mail-item", flow_run_name="letter-{item_id}", log_prints=False,
@@ -65,7 +73,10 @@ def mail_item_flow(item_id: str) -> str:
     ocr_pages(pages.item_page_ids(item_id, only_missing_ocr=True))
     route(item_id)
     to_verify = redact(item_id)
-    wait([verify.submit(page_id) for page_id in to_verify])
+    checks = [verify.submit(page_id) for page_id in to_verify]
+    wait(checks)
+    for check in checks:  # a check that could not run is not a failed check: run it again
+        check.result()
     status = decide(item_id)
     notify(item_id)
     return status

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from config.settings import get_settings
+from letters.intake import NotReady
 from letters.states import PageStage
 from ocr.engines import EngineRule
 from ocr.envelope import read_envelope
@@ -15,7 +16,7 @@ from ocr.preprocess import prepare
 from ocr.types import OcrPage
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
-from storage.models import Page, PageKind
+from storage.models import MailItem, Page, PageKind
 
 
 def item_page_ids(item_id: str, *, only_missing_ocr: bool = False) -> list[int]:
@@ -72,6 +73,17 @@ def ocr_page(page_id: int) -> float:
         if failure:
             audit(session, "ocr_failed", item_id=item_id, page=index, code=failure)
     return result.confidence
+
+
+def require_read(item: MailItem) -> None:
+    """Raise `NotReady` unless every page of the item has its reading stored.
+
+    Routing, redaction and the decision are verdicts on what the pages say: made on a page
+    whose OCR step never finished (the blob store or the database failed), they would be
+    final and wrong ("sender unknown", nothing redacted)."""
+    unread = [p.index for p in item.pages if not p.words_key]
+    if unread:
+        raise NotReady(f"letter {item.id}: page {', '.join(map(str, unread))} not read yet")
 
 
 def load_words(page: Page) -> OcrPage:

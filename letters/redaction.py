@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
-from letters.pages import load_words
+from letters.pages import load_words, require_read
 from letters.states import Stage
 from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
@@ -192,6 +192,7 @@ def find_redactions(item_id: str) -> list[int]:
         item = session.get(MailItem, item_id)
         if item.stage in {Stage.redacted, Stage.done}:
             return [p.id for p in item.pages if p.kind == PageKind.letter and not p.verified]
+        require_read(item)  # a page skipped now would never be redacted: the stage moves on
         context = pii_context(session, item)
         to_verify = []
         images: dict[int, tuple[np.ndarray, np.ndarray]] = {}

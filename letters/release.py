@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.settings import get_settings
-from letters.pages import load_words
+from letters.intake import NotReady
+from letters.pages import load_words, require_read
 from letters.redaction import build_pdfs
 from letters.states import PageStage, ReviewReason, Stage
 from ocr.redact import low_confidence_page, needs_human
@@ -118,6 +119,12 @@ def decide(item_id: str) -> str:
         item = session.get(MailItem, item_id)
         if item.stage == Stage.done:
             return item.status
+        # Decided only on pages that were read and burned: a step that did not finish (the
+        # blob store or the database went away) is run again, never decided on.
+        require_read(item)
+        unburned = [p.index for p in item.pages if p.kind == PageKind.letter and not p.redacted_key]
+        if unburned:
+            raise NotReady(f"letter {item_id}: page {', '.join(map(str, unburned))} not redacted yet")
         facts = [PageFacts.of(p, low_confidence=settings.ocr_low_confidence) for p in item.pages]
         # A run that failed before is finished now: its reason goes, the checks decide.
         carried = [r for r in item.review_reasons if r != ReviewReason.processing_failed]

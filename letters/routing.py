@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
-from letters.pages import load_words
+from letters.pages import load_words, require_read
 from letters.states import OUTCOME_REASON, ReviewReason, Stage
 from ocr.engines import TESSERACT, EngineRule
 from ocr.envelope import SenderGuess, read_envelope_again, read_sender
@@ -70,6 +70,7 @@ def route_item(item_id: str) -> str:
         item = session.get(MailItem, item_id)
         if item.stage in {Stage.routed, Stage.redacted, Stage.done}:
             return item.match_reason
+        require_read(item)
         envelope = _envelope(item)
         words = load_words(envelope) if envelope else None
         guess, decision = decide_sender(session, words, letter_text=_letter_text(item),

@@ -83,8 +83,25 @@ def ingest(
 
     Entries that are not readable files (pipes, devices, dangling or looping links, files
     this user may not read) are skipped with their reason; the others go on. Exit code 0
-    once every other file was processed or quarantined.
+    once every other file was processed or quarantined; 1 when the blob store, the database
+    or the network failed around some files (they wait, unjudged, for recovery).
     """
+    from storage.outages import is_outage, which_service
+
+    try:
+        _ingest(paths, uploaded_by=uploaded_by, label=label)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # Something around the files failed, not the files: nothing was decided on them.
+        console.print(f"[red]Stopped: {which_service(exc)} could not be reached[/red] "
+                      f"({type(exc).__name__}). No file was judged on it: files already stored "
+                      "are finished by `letterbridge recover` (or a running worker) once it is "
+                      "back; run the same ingest again for the others.", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _ingest(paths: list[Path], *, uploaded_by: str, label: str) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.runtime import configure_prefect_env
@@ -146,6 +163,34 @@ def ingest(
                 # 0/0 when every file was quarantined: nothing was left to read.
                 progress.update(bar, completed=done, total=total)
     _print_summary([r.source_id for r in registered])
+    pending = _unfinished([r.source_id for r in registered])
+    if pending:
+        # A step failed for a reason around the file (the blob store, the database): the file
+        # keeps its place and is resumed, never quarantined or decided for it.
+        console.print(f"[yellow]{len(pending)} file(s) not finished[/yellow]: a step failed "
+                      "because something around them did (the blob store, the database or the "
+                      "network), not because of the files. They are kept as they are; "
+                      "`letterbridge recover` (or a running worker) finishes them.",
+                      soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _unfinished(source_ids: list[str]) -> list[str]:
+    """Files not yet split into letters, or with a letter whose run stopped short (it waits
+    with `processing_failed` for recovery)."""
+    from sqlalchemy import select
+
+    from intake.sources import source_outcome
+    from letters.states import Stage
+    from storage.db import session_scope
+    from storage.models import MailItem
+
+    source_ids = list(dict.fromkeys(source_ids))
+    with session_scope() as session:
+        stopped = set(session.scalars(select(MailItem.source_id).where(
+            MailItem.source_id.in_(source_ids), MailItem.stage != Stage.done)))
+    return [sid for sid in source_ids
+            if sid in stopped or source_outcome(sid).status == "pending"]
 
 
 def _label(source_ids: list[str]) -> str:
