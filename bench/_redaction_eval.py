@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from rapidfuzz import fuzz
 
@@ -126,13 +127,19 @@ def locate(words: Sequence[Word], value: str) -> list[int] | None:
     hit = fuzz.partial_ratio_alignment(key, compact, score_cutoff=80)
     if hit is None:
         return None
-    chars = Counter(owner[positions[p]] for p in range(hit.dest_start, hit.dest_end))
+    span = range(hit.dest_start, hit.dest_end)
+    chars = Counter(owner[positions[p]] for p in span)
     found = sorted(chars)
-    # A word at either end the alignment only grazes (one character: "AT" before "315 555
-    # 015)" because the last digit was misread) is a neighbour, not part of the value.
-    while len(found) > 1 and chars[found[0]] == 1:
+
+    def score(words: list[int]) -> float:
+        return fuzz.ratio(key, "".join(compact[p] for p in span if owner[positions[p]] in words))
+
+    # A word at either end that the value matches as well without is a neighbour pulled in by a
+    # reading shorter than the value ("to" before "tco@example.con", "AT" before "8O6 555 O4"),
+    # and so is one the alignment only grazes (one character: "AT" before "315 555 015)").
+    while len(found) > 1 and (chars[found[0]] == 1 or score(found[1:]) >= score(found)):
         found.pop(0)
-    while len(found) > 1 and chars[found[-1]] == 1:
+    while len(found) > 1 and (chars[found[-1]] == 1 or score(found[:-1]) >= score(found)):
         found.pop()
     return found
 
@@ -255,3 +262,44 @@ def evaluate_letter(
             )
         )
     return LetterResult(letter.id, letter.style, pages)
+
+
+# --- the ink of a planted value ---------------------------------------------------------------
+
+
+def page_shift(clean: np.ndarray, image: np.ndarray) -> tuple[float, float, float]:
+    """How far the pipeline's upright page `image` lies from the generator's clean page:
+    (dx, dy, response) by phase correlation of the ink at half size. A response below ~0.3
+    means the two do not line up (a page the pipeline turned the wrong way)."""
+    h, w = max(clean.shape[0], image.shape[0]), max(clean.shape[1], image.shape[1])
+
+    def ink(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((h, w), np.float32)
+        out[: a.shape[0], : a.shape[1]] = 255 - a.astype(np.float32)
+        return cv2.resize(out, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+    (dx, dy), response = cv2.phaseCorrelate(ink(clean), ink(image))
+    return 2 * dx, 2 * dy, response
+
+
+def detail_ink(clean: np.ndarray, detail: PlantedDetail, shift: tuple[float, float, float], *,
+               limit: int = 300) -> list[tuple[int, int]]:
+    """Up to `limit` ink pixels of a planted value (from the clean page, inside its line boxes),
+    where they lie on the pipeline's upright page."""
+    points: list[tuple[int, int]] = []
+    for x0, y0, x1, y1 in detail.line_boxes or [detail.box]:
+        ys, xs = np.nonzero(clean[y0:y1, x0:x1] < 128)
+        points += [(int(x + x0), int(y + y0)) for x, y in zip(xs, ys, strict=True)]
+    step = max(1, len(points) // limit)
+    dx, dy, _ = shift
+    return [(round(x + dx), round(y + dy)) for x, y in points[::step]]
+
+
+def ink_burned(points: Sequence[tuple[int, int]], boxes: Sequence[tuple[int, int, int, int]],
+               *, margin: int = 2) -> float:
+    """Share of the value's ink points that lie under a box (0 when it has no ink)."""
+    if not points:
+        return 0.0
+    inside = sum(any(x0 - margin <= x < x1 + margin and y0 - margin <= y < y1 + margin
+                     for x0, y0, x1, y1 in boxes) for x, y in points)
+    return inside / len(points)

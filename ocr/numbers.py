@@ -81,12 +81,13 @@ def ascii_digits(text: str) -> str:
     return text.translate(_DASHES).translate(_OTHER_DIGITS)
 
 
-def _fill_strays(text: str) -> str:
+def fill_strays(text: str) -> str:
     """Same-length copy of `text` in which a character OCR could not read as any digit, inside a
     part that is plainly a number, becomes a digit placeholder ("O"): "6011 C096 2829 4386" is a
     card number PP-OCR read with one 0 as "C". Brackets at either end of a part stay brackets
     ("(309)"); a stray beside another letter is a letter ("AB1234", "CD5678" are identifiers with
-    a prefix, "100th" an ordinal), and "10am", "B12" or "COVID19" hold too few real digits."""
+    a prefix, "100th" an ordinal), so is a last letter ("1500m", "250mg": units), and "10am",
+    "B12" or "COVID19" hold too few real digits."""
     chars = list(text)
     for m in _PART.finditer(text):
         start, end = m.start(), m.end()
@@ -101,7 +102,8 @@ def _fill_strays(text: str) -> str:
                 or len(strays) > len(part) // STRAY_EVERY
                 or any(not (part[i].isalpha() or part[i] in _BRACKETS) for i in strays)
                 or any(part[j].isalpha() for i in strays for j in (i - 1, i + 1)
-                       if 0 <= j < len(part))):
+                       if 0 <= j < len(part))
+                or part[-1].isalpha() and strays[-1] == len(part) - 1):
             continue
         for i in strays:
             chars[start + i] = "O"
@@ -187,7 +189,7 @@ def stands_for_digits(text: str) -> bool:
 def number_runs(text: str) -> list[NumberRun]:
     """Every run of digit groups in `text` (any length), in order."""
     read = ascii_digits(text)
-    text = _fill_strays(read)  # groups are found here; real digits counted in what was read
+    text = fill_strays(read)  # groups are found here; real digits counted in what was read
     groups: list[_Group] = []
     for m in _GROUP.finditer(text):
         s, e = m.start(), m.end()
@@ -466,8 +468,46 @@ def explained_runs(text: str, *, sender: str = "") -> list[tuple[int, int, str]]
     return out
 
 
+# An identifier as OCR misreads it, letters and digits mixed in one word: "ZZA8L84?" and
+# "ISAO73O" are NY numbers (22A8684, 15A0730) read in capitals with 2→Z, 6→L, 1→I, 5→S, 0→O.
+# Whole words of this many letters and digits or more ...
+MIXED_MIN_LENGTH = 6
+MIXED_MAX_LENGTH = 12
+_MIXED_WORD = re.compile(r"(?<!\S)[(\[\"'#]*([^\W_]+)[?.,;:!)\]\"']*(?!\S)")
+_LOWER_LOOKALIKES = frozenset(c for c in TO_DIGIT if c.islower())
+
+
+def mixed_identifiers(text: str, *, sender: str = "") -> list[tuple[int, int]]:
+    """Words that read as an identifier with some digits misread: 6-12 letters and digits, two
+    real digits or more (one of them other than 0, 1, 5), at most two characters that are neither
+    digits nor look-alikes, letters and digits alternating at least twice ("ZZA8L84",
+    "A3H082"), and no lower-case letter but a look-alike. Ordinals, decades and units change
+    from digits to letters once ("100th", "1990s", "1500m"); "l0ok1ng" is a word. The sender's own
+    number and a reply code stay."""
+    text = ascii_digits(text)
+    spans = []
+    for m in _MIXED_WORD.finditer(text):
+        word = m.group(1)
+        if not MIXED_MIN_LENGTH <= len(word) <= MIXED_MAX_LENGTH:
+            continue
+        real = sum(c.isdigit() for c in word)
+        digitish = sum(c.isdigit() or c in TO_DIGIT for c in word)
+        changes = sum(a.isdigit() != b.isdigit() for a, b in zip(word, word[1:], strict=False))
+        if (real < 2 or not any(c in "2346789" for c in word) or len(word) - digitish > 2
+                or changes < 2 or digitish < 4
+                or any(c.islower() and c not in _LOWER_LOOKALIKES for c in word)):
+            continue
+        before = text[max(0, m.start(1) - 24) : m.start(1)]
+        # "DIN16B0963": the sender's own number with its label glued to it.
+        if (sender and sender in canonical_id(word)) or is_reply_code(word, before):
+            continue
+        spans.append((m.start(1), m.end(1)))
+    return spans
+
+
 def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]:
-    """Spans (start, end) of runs with MIN_DIGITS or more digits that no safe rule explains.
+    """Spans (start, end) of runs with MIN_DIGITS or more digits that no safe rule explains, and
+    of words that read as a misread identifier (`mixed_identifiers`).
 
     The sender's own number and a reply code at either end of a burned run stay readable: the
     pen pal needs them to reply. Anything else in the run goes with it, and so do letters and
@@ -492,4 +532,6 @@ def unexplained_numbers(text: str, *, sender: str = "") -> list[tuple[int, int]]
             start = before.start() if before else start
             end = _ID_AFTER.match(text, end).end()
             spans.append((start, end))
-    return spans
+    spans += [s for s in mixed_identifiers(text, sender=sender)
+              if not any(a <= s[0] and s[1] <= b for a, b in spans)]
+    return sorted(spans)

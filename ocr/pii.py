@@ -32,6 +32,7 @@ from ocr.numbers import (
     canonical_char,
     canonical_id,
     explained_runs,
+    fill_strays,
     stands_for_digits,
     unexplained_numbers,
 )
@@ -146,11 +147,14 @@ _GLUED_HEAD = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]{2,})(?=[0-9])")
 
 
 class _Doc:
-    """The text four ways: as read, digit-folded, digit-folded on one line, and the latter with
-    words glued before a number left as letters."""
+    """The text five ways: as read, with strays in numbers as digits (`ocr.numbers.fill_strays`),
+    digit-folded, digit-folded on one line, and the latter with words glued before a number left
+    as letters."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        # A character inside a part that is plainly a number stands for a digit ("485U5").
+        self.filled = fill_strays(text)
         self.folded = fold_confusions(text).translate(_DASHES)
         # phonenumbers does not look across line breaks; a number may be split over two lines.
         self.flat = self.folded.replace("\n", " ").replace("\t", " ")
@@ -276,7 +280,8 @@ _AT = r"(?:@|©|®|&|\(at\)|\[at\]|\{at\})"
 _LOCAL = r"(?<![\w%+\-])[._\-]?[^\W_][\w.%+\-]{0,63}"  # \w: OCR may read "6" as "é"
 _EMAIL = re.compile(
     rf"{_LOCAL}[ \t]?{_AT}[ \t]?[A-Za-z0-9\-]{{1,63}}"
-    r"(?:[.,][A-Za-z0-9\-]{1,63}){0,6}"
+    # "bparker4@mail. example. com": OCR puts a space after a dot in the middle too.
+    r"(?:[.,][ \t]?[A-Za-z0-9\-]{1,63}){0,6}"
     # "gmail. com": a space after the last dot only before a common top-level domain.
     r"(?:[.,][A-Za-z]{2,6}(?![A-Za-z])|[.,][ \t](?:com|net|org|edu|gov)(?![A-Za-z]))"
 )
@@ -285,6 +290,9 @@ _EMAIL_SPELLED = re.compile(
     r"(?:\s+(?:dot|\(dot\)|\[dot\])\s+[a-z0-9\-]{1,63}){0,4}\s+(?:dot|\(dot\)|\[dot\])\s+"
     r"(?:com|org|net|edu|gov|us|info|biz|me|io|co)\b"
 )
+# A real "@" between a name and a word is an address whose dots OCR lost
+# ("BARBARAWARD@MAILEXAMPLECOM", "JOSEN@EXAMPLENET").
+_EMAIL_NO_DOT = re.compile(rf"{_LOCAL}@[^\W_][\w\-]{{1,63}}")
 # The "@" is the character OCR most often drops; a well-known mail domain still gives it away.
 _EMAIL_NO_AT = re.compile(
     r"(?i)(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{0,64}?(?:gmail|yahoo|hotmail|aol|outlook|icloud|"
@@ -322,6 +330,8 @@ def _find_emails(doc: _Doc) -> list[_Span]:
         spans.append(_Span("email", start, m.end(), "email address", 4))
     spans += [_Span("email", m.start(), m.end(), "email address written out", 4) for m in
               _EMAIL_SPELLED.finditer(doc.text)]  # fmt: skip
+    spans += [_Span("email", m.start(), m.end(), "email address, its dots not read", 4) for m in
+              _EMAIL_NO_DOT.finditer(doc.text)]  # fmt: skip
     spans += [_Span("email", m.start(), m.end(), "address at a mail provider", 4) for m in
               _EMAIL_NO_AT.finditer(doc.text)]  # fmt: skip
     for m in _HOSTLIKE.finditer(doc.text):
@@ -395,7 +405,10 @@ _BEFORE_CITY = re.compile(
 
 # After a street line: a "City ST 12345" line whose state OCR misread ("Waco, Tk 76701"), on
 # the same line or the next one. It goes with the street line.
+# A unit number whose "#" or "Apt" OCR did not read ("Highland Place 35 / Lubbock, T79470") may
+# stand between them.
 _ZIP_TAIL = re.compile(
+    rf"(?:[ \t]+#?[ \t]*{_D}{{1,5}}[A-Za-z]?{_NA})?"
     rf"[ \t]*[,.]?[ \t]*\n?[ \t]*(?:[A-Za-z][A-Za-z.'\-]*[ \t]*,?[ \t]*){{1,4}}{_ZIP}"
 )
 
@@ -412,12 +425,12 @@ def _find_addresses(doc: _Doc) -> list[_Span]:
         (_CITY_ONLY, "city, state and ZIP code"),
         (_BEFORE_CITY, "house number and words before a city, state and ZIP code"),
     ):
-        for m in pattern.finditer(doc.text):
+        for m in pattern.finditer(doc.filled):
             end = m.end()
             # A misread city line joins a street line that has none yet (not one whose city,
             # state and ZIP it already holds: the words after those are the letter again).
             if pattern is not _CITY_ONLY and not _ENDS_WITH_ZIP.search(m.group()):
-                tail = _ZIP_TAIL.match(doc.text, end)
+                tail = _ZIP_TAIL.match(doc.filled, end)
                 end = tail.end() if tail else end
             spans.append(_Span("address", m.start(), end, reason, 3))
     return spans

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from test_pii import covered, found, words_from  # the same page layout
 
-from ocr.numbers import number_runs, unexplained_numbers
-from ocr.pii import find_pii
+from ocr.numbers import mixed_identifiers, number_runs
+from ocr.pii import find_pii, sender_key
 
 WATCH = ["Lakeshore Clinic", "Maplewood Elementary"]
 
@@ -64,10 +64,53 @@ def test_a_prefix_of_letters_is_not_a_misread_digit():
     ]
 
 
-def test_a_stray_beside_a_letter_or_with_few_digits_is_a_letter():
-    """GIVEN a number written with two strays side by side, and one with only two real digits
-    WHEN the catch-all looks THEN neither is a number."""
-    assert unexplained_numbers("code 12XY3456 and 1U2") == []
+def test_a_stray_beside_a_letter_a_last_letter_or_few_digits_is_a_letter():
+    """GIVEN a number written with two strays side by side, a unit after digits, and a stray
+    in a part with only two real digits WHEN the runs are listed
+    THEN none of those letters joins digits into a longer run."""
+    assert [r.digits for r in number_runs("12XY3456")] == ["12", "3456"]
+    assert [r.digits for r in number_runs("1500m")] == ["1500"]
+    assert [r.digits for r in number_runs("1U2")] == ["1", "2"]
+
+
+# --- identifiers read with letters for digits -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("MY BUNKIE ZZA8L84? SAYS HI", "ZZA8L84?"),  # 22A8684: 2→Z, 6→L
+        ("HIS NUMBER IS ISAO73O? TELL HIM", "ISAO73O?"),  # 15A0730: 1→I, 5→S, 0→O
+        ("write to A3H082 for me", "A3H082"),  # A34082: 4→H
+    ],
+)
+def test_a_word_mixing_letters_and_digits_like_an_identifier_is_burned(line, value):
+    """GIVEN another prisoner's number read with several digits as letters, too few digits left
+    for any number pattern WHEN the words are searched THEN the word is burned."""
+    words = words_from(line)
+    assert covered(words, find_pii(words)) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "l0ok1ng forward to the 100th day",  # lower-case letters: a misread word
+        "back in the 1990s we ran 1500m",  # one change from digits to letters
+        "the A320neo and COVID19 shots",  # three letters that are no look-alike; few digits
+        "G00D15 is what he wrote",  # only 0, 1 and 5: a word read with digits
+    ],
+)
+def test_words_that_only_look_mixed_stay(text):
+    """GIVEN ordinals, decades, units, model names and words read with 0/1/5 for O/I/S
+    WHEN searched THEN the identifier rule takes none of them."""
+    assert mixed_identifiers(text) == []
+
+
+def test_the_senders_own_number_misread_stays():
+    """GIVEN the sender's own number read with letters for digits WHEN searched with it
+    THEN it stays readable (the pen pal replies to it)."""
+    assert mixed_identifiers("from ZZA8684 with love", sender=sender_key("22A8684")) == []
+    assert mixed_identifiers("Joe Smith DIN16B0963", sender=sender_key("16B0963")) == []
 
 
 # --- digits in other scripts -------------------------------------------------------------------
@@ -127,3 +170,37 @@ def test_a_short_watch_word_must_be_read_exactly():
     assert found("at Oak Mill Farm today", watch_terms=["Oak Mill Farm"]) == [
         ("watch_term", "Oak Mill Farm")
     ]
+
+
+# --- addresses and emails as PP-OCR reads them ---------------------------------------------------
+
+
+def test_a_street_line_whose_unit_lost_its_hash_keeps_its_city_line():
+    """GIVEN a two-line address whose "#35" was read as "35" and whose "TX 79470" as "T79470"
+    WHEN the words are searched THEN both lines are burned, the unit number and city with them."""
+    words = words_from("the address for my brother:\n8786 Highland Place 35\nLubbock, T79470\n"
+                       "\nSincerely,")
+    assert covered(words, find_pii(words)) == "8786 Highland Place 35 Lubbock, T79470"
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("SEND THEM TO BARBARAWARD@MAILEXAMPLECOM AND", "BARBARAWARD@MAILEXAMPLECOM"),
+        ("write to bparker4@mail. example. com if you", "bparker4@mail. example. com"),
+    ],
+)
+def test_an_email_whose_dots_were_lost_or_spaced_is_burned_whole(line, value):
+    """GIVEN an email read without its dots, and one read with a space after each dot
+    WHEN the words are searched THEN all of it is burned as an email."""
+    words = words_from(line)
+    findings = find_pii(words)
+    assert [f.kind for f in findings] == ["email"]
+    assert covered(words, findings) == value
+
+
+def test_an_at_sign_with_a_space_after_it_is_left_to_verification():
+    """GIVEN "@" used as a word ("meet @ 5") and a sentence after an email
+    WHEN searched THEN only the email is found, without the next sentence."""
+    text = "meet me @ 5 or email joe@mail.com. Then we talk"
+    assert found(text) == [("email", "joe@mail.com")]
