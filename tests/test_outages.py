@@ -4,6 +4,7 @@ so in words, and recovery finishes every letter exactly once when the service is
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -14,12 +15,17 @@ from pathlib import Path
 
 import pytest
 from forwarder import Forwarder
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from test_exactly_once import start, wait_until
 from test_intake import import_roster, write_letters
 
+from letters.intake import NotReady
+from letters.redaction import find_redactions
+from letters.release import decide
+from letters.routing import route_item
 from storage.db import session_scope
-from storage.models import AuditEvent, ItemStatus, MailItem, PageKind, SourceFile
+from storage.models import AuditEvent, ItemStatus, MailItem, Page, PageKind, SourceFile
 
 VENV_BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +94,36 @@ def test_the_forwarder_forwards_refuses_cuts_and_resumes(echo_port: int) -> None
         fwd.close()
 
 
+# --- no verdict on a page nobody read -----------------------------------------------------
+
+
+def test_a_letter_with_an_unread_page_is_neither_routed_redacted_nor_decided(
+        lb_home: Path) -> None:
+    """GIVEN a letter whose envelope was read but whose letter page never was (its OCR task
+    failed with the blob store) WHEN routing, redaction or the decision is asked for it
+    THEN each refuses (NotReady) and the letter stays where it was, unrouted and undecided."""
+    with session_scope() as session:
+        source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
+                            blob_key="originals/a", status="split")
+        session.add(source)
+        session.flush()
+        item = MailItem(source_id=source.id, first_source_page=1, status="processing")
+        session.add(item)
+        session.flush()
+        session.add_all([
+            Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key="p1",
+                 clean_key="c1", words_key="w1", stage="ocr"),
+            Page(item_id=item.id, index=2, kind=PageKind.letter, image_key="p2")])
+        item_id = item.id
+    for step in (route_item, find_redactions, decide):
+        with pytest.raises(NotReady, match="page 2 not read yet"):
+            step(item_id)
+    with session_scope() as session:
+        item = session.get(MailItem, item_id)
+        assert (item.stage, item.status, item.review_reasons) == ("", "processing", [])
+        assert not session.scalar(select(func.count()).select_from(AuditEvent))
+
+
 # --- S3 ----------------------------------------------------------------------------------
 
 
@@ -113,9 +149,10 @@ def s3_through(moto_server: str, lb_home: Path, monkeypatch: pytest.MonkeyPatch
         blobs._stores.clear()
 
 
-def letterbridge(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def letterbridge(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / "letterbridge"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def count(model) -> int:
@@ -201,8 +238,6 @@ def test_s3_down_mid_ingest_leaves_the_letters_for_recovery_which_finishes_them_
 
 
 def pages_read() -> int:
-    from storage.models import Page
-
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(Page)
                               .where(Page.words_key != "")) or 0
@@ -238,4 +273,126 @@ def test_s3_down_while_letters_are_read_never_decides_a_letter_on_missing_pages(
     assert proc.returncode == 1 and "not finished" in output.strip().splitlines()[-1], output
     result = letterbridge("recover")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert_each_letter_finished_once(2)
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_s3_stopped_before_ingest_stores_nothing_and_says_so(
+        prefect_api: str, s3_through: Forwarder, tmp_path: Path) -> None:
+    """GIVEN S3 unreachable WHEN `letterbridge ingest` is given a letter THEN it ends at once
+    with a message naming the blob store (no traceback, exit 1) and records no file;
+    WHEN S3 is back and the same ingest runs again THEN the letter is released once."""
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 1, seed=720)
+    s3_through.down()
+    result = letterbridge("ingest", str(scans), timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Stopped: the blob store (S3) could not be reached" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert count(SourceFile) == 0
+    s3_through.up()
+    result = letterbridge("ingest", str(scans))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_each_letter_finished_once(1)
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+PG_URL = os.environ.get("LETTERBRIDGE_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture
+def pg_through(lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Forwarder, str]]:
+    """A fresh PostgreSQL schema; this test reaches it directly, the processes it starts
+    through a switchable forwarder (returned with their database URL)."""
+    from config.settings import reset_settings
+    from storage import db
+
+    if not PG_URL:
+        pytest.skip("LETTERBRIDGE_TEST_DATABASE_URL not set")
+    base = make_url(db._normalise_url(PG_URL))
+    schema = f"lb_outage_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    fwd = Forwarder(base.host or "127.0.0.1", base.port or 5432)
+    options = {"options": f"-csearch_path={schema}"}
+    direct = base.update_query_dict(options).render_as_string(hide_password=False)
+    forwarded = base.set(host="127.0.0.1", port=fwd.port).update_query_dict(options) \
+        .render_as_string(hide_password=False)
+    monkeypatch.setenv("LETTERBRIDGE_DATABASE_URL", direct)
+    reset_settings()
+    db.dispose_engines()
+    db.migrate()
+    try:
+        yield fwd, forwarded
+    finally:
+        fwd.close()
+        db.dispose_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+@pytest.mark.postgres
+def test_database_unreachable_at_start_fails_cleanly(
+        prefect_api: str, pg_through: tuple[Forwarder, str], tmp_path: Path) -> None:
+    """GIVEN `letterbridge ingest` whose database URL leads to a closed port WHEN it runs
+    THEN it ends with a message naming the database (exit 1, no traceback) and nothing is
+    recorded; WHEN the port leads to the database again THEN the same ingest releases the
+    letter once."""
+    fwd, url = pg_through
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 1, seed=730)
+    fwd.down()
+    result = letterbridge("ingest", str(scans), timeout=120, LETTERBRIDGE_DATABASE_URL=url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Stopped: the database could not be reached" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert count(SourceFile) == 0
+    fwd.up()
+    result = letterbridge("ingest", str(scans), LETTERBRIDGE_DATABASE_URL=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_each_letter_finished_once(1)
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+@pytest.mark.postgres
+def test_database_down_mid_ingest_leaves_every_letter_for_recovery(
+        prefect_api: str, pg_through: tuple[Forwarder, str], tmp_path: Path) -> None:
+    """GIVEN `letterbridge ingest` of two letters reaching PostgreSQL through the forwarder
+    WHEN the database goes away (live connections cut, new ones refused) once the first page
+    is read THEN the command ends with a message naming the database, and nothing is
+    quarantined, decided or marked failed for good; WHEN the database is back THEN
+    `letterbridge recover` finishes each letter exactly once."""
+    fwd, url = pg_through
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 2, seed=740)
+    log = tmp_path / "ingest.log"
+
+    proc = start(["ingest", str(scans)], log, LETTERBRIDGE_DATABASE_URL=url)
+    try:
+        wait_until(lambda: pages_read() >= 1, 120, "the first page read", proc, log)
+        fwd.down()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        fwd.up()
+    output = log.read_text()
+    assert proc.returncode == 1, output
+    assert "the database could not be reached" in output.strip().splitlines()[-1], output
+    assert_nothing_final_from_the_outage()
+
+    result = letterbridge("recover", LETTERBRIDGE_DATABASE_URL=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resumed 2 source(s)" in result.stdout
     assert_each_letter_finished_once(2)
