@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
@@ -83,8 +84,11 @@ def _fetch(api: str, ui: str, limit: int) -> FlowRunList:
     return FlowRunList(True, "", runs)
 
 
-def _when(moment: object) -> str:
-    return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+def _when(moment: datetime | None) -> datetime | None:
+    """The run's moment as the app keeps moments: naive UTC (the page names the zone)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def clear_cache() -> None:

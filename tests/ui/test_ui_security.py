@@ -675,6 +675,9 @@ def test_the_dashboard_lists_failed_flow_runs_with_links(world, client_for, pref
     page = client_for("admin").get("/admin")
     assert "letter-test-failed" in page.text
     assert f"http://prefect.example:4200/runs/flow-run/{run['id']}" in page.text
+    # When it ran, naming the zone (local time in the browser, UTC without JavaScript).
+    assert re.search(r'<td><time class="local" datetime="[0-9T:-]+Z">[0-9: -]+ UTC</time></td>'
+                     rf'<td><a href="[^"]+/runs/flow-run/{run["id"]}"', page.text)
 
 
 # --- correspondence and replies through the mailroom ---------------------------------
