@@ -12,6 +12,7 @@ from config.settings import get_settings
 from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
 from flows.run_states import crash_dead_letter_runs
 from letters import batch, intake, pages
+from storage.outages import is_outage
 
 
 @task(name="rasterise", task_run_name="rasterise-{source_id}", retries=1, **TASK_OPTIONS)
@@ -37,7 +38,8 @@ def run_letter(item_id: str) -> None:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         state = mail_item_flow(item_id, return_state=True)
     if state.is_failed() or state.is_crashed():
-        batch.mark_failed(item_id)
+        error = state.result(raise_on_failure=False)
+        batch.mark_failed(item_id, outage=isinstance(error, BaseException) and is_outage(error))
 
 
 @flow(name="ingest", flow_run_name="ingest-{label}",

@@ -15,9 +15,13 @@ def item_done(item_id: str) -> bool:
         return item is None or item.stage == Stage.done
 
 
-def mark_failed(item_id: str) -> None:
+def mark_failed(item_id: str, *, outage: bool = False) -> None:
     """An item whose flow failed waits in the queue, visibly, rather than staying in
-    `processing`; it can't be released until it is processed again (`letters.release`)."""
+    `processing`; it can't be released until it is processed again (`letters.release`).
+
+    A run stopped by an outage around it (the blob store, the database: `storage.outages`)
+    is audited as `processing_interrupted`, which does not count toward the failed runs after
+    which recovery leaves a letter to a person: an outage of any length gives no letter up."""
     with session_scope() as session:
         item = session.get(MailItem, item_id)
         if item is None or item.stage == Stage.done:
@@ -25,7 +29,8 @@ def mark_failed(item_id: str) -> None:
         item.status = ItemStatus.needs_review
         if ReviewReason.processing_failed not in item.review_reasons:
             item.review_reasons = [*item.review_reasons, ReviewReason.processing_failed]
-        audit(session, "processing_failed", item_id=item_id, stage=item.stage)
+        audit(session, "processing_interrupted" if outage else "processing_failed",
+              item_id=item_id, stage=item.stage)
 
 
 def batch_summary(source_ids: list[str]) -> list[dict]:

@@ -20,9 +20,11 @@ from sqlalchemy.engine import make_url
 from test_exactly_once import start, wait_until
 from test_intake import import_roster, write_letters
 
+from intake.leases import MAX_FAILED_RUNS, unfinished_report, unfinished_source_ids
+from letters.batch import mark_failed
 from letters.intake import NotReady
 from letters.redaction import find_redactions
-from letters.release import decide
+from letters.release import decide, release_blockers
 from letters.routing import route_item
 from storage.db import session_scope
 from storage.models import AuditEvent, ItemStatus, MailItem, Page, PageKind, SourceFile
@@ -97,14 +99,10 @@ def test_the_forwarder_forwards_refuses_cuts_and_resumes(echo_port: int) -> None
 # --- no verdict on a page nobody read -----------------------------------------------------
 
 
-def test_a_letter_with_an_unread_page_is_neither_routed_redacted_nor_decided(
-        lb_home: Path) -> None:
-    """GIVEN a letter whose envelope was read but whose letter page never was (its OCR task
-    failed with the blob store) WHEN routing, redaction or the decision is asked for it
-    THEN each refuses (NotReady) and the letter stays where it was, unrouted and undecided."""
+def a_letter_with_an_unread_page() -> str:
     with session_scope() as session:
         source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
-                            blob_key="originals/a", status="split")
+                            blob_key="originals/a", status="done")
         session.add(source)
         session.flush()
         item = MailItem(source_id=source.id, first_source_page=1, status="processing")
@@ -114,7 +112,15 @@ def test_a_letter_with_an_unread_page_is_neither_routed_redacted_nor_decided(
             Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key="p1",
                  clean_key="c1", words_key="w1", stage="ocr"),
             Page(item_id=item.id, index=2, kind=PageKind.letter, image_key="p2")])
-        item_id = item.id
+        return item.id
+
+
+def test_a_letter_with_an_unread_page_is_neither_routed_redacted_nor_decided(
+        lb_home: Path) -> None:
+    """GIVEN a letter whose envelope was read but whose letter page never was (its OCR task
+    failed with the blob store) WHEN routing, redaction or the decision is asked for it
+    THEN each refuses (NotReady) and the letter stays where it was, unrouted and undecided."""
+    item_id = a_letter_with_an_unread_page()
     for step in (route_item, find_redactions, decide):
         with pytest.raises(NotReady, match="page 2 not read yet"):
             step(item_id)
@@ -122,6 +128,26 @@ def test_a_letter_with_an_unread_page_is_neither_routed_redacted_nor_decided(
         item = session.get(MailItem, item_id)
         assert (item.stage, item.status, item.review_reasons) == ("", "processing", [])
         assert not session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+def test_runs_stopped_by_an_outage_never_give_a_letter_up(lb_home: Path) -> None:
+    """GIVEN a letter whose run was stopped by an outage more times than recovery's limit of
+    failed runs, and one whose run failed that many times for a reason of its own
+    WHEN recovery looks for unfinished work THEN the first is still retried, the second is
+    left for a person; both wait for processing again (never releasable)."""
+    interrupted, failed = a_letter_with_an_unread_page(), a_letter_with_an_unread_page()
+    for _ in range(MAX_FAILED_RUNS + 1):
+        mark_failed(interrupted, outage=True)
+    for _ in range(MAX_FAILED_RUNS):
+        mark_failed(failed)
+    with session_scope() as session:
+        sources = {item_id: session.get(MailItem, item_id).source_id
+                   for item_id in (interrupted, failed)}
+        for item_id in sources:
+            assert release_blockers(session.get(MailItem, item_id))
+    assert unfinished_source_ids() == [sources[interrupted]]
+    report = unfinished_report()
+    assert (report.letters_retrying, report.letters_given_up) == (1, 1)
 
 
 # --- S3 ----------------------------------------------------------------------------------
@@ -270,6 +296,10 @@ def test_s3_down_while_letters_are_read_never_decides_a_letter_on_missing_pages(
     with session_scope() as session:
         held = [i.id for i in session.scalars(select(MailItem)) if i.stage != "done"]
     assert held, "the outage must catch a letter part way"
+    with session_scope() as session:  # counted as interrupted, not failed: never given up
+        actions = set(session.scalars(select(AuditEvent.action).where(
+            AuditEvent.item_id.in_(held), AuditEvent.action.like("processing_%"))))
+    assert actions == {"processing_interrupted"}
     assert proc.returncode == 1 and "not finished" in output.strip().splitlines()[-1], output
     result = letterbridge("recover")
     assert result.returncode == 0, result.stdout + result.stderr
