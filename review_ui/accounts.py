@@ -307,7 +307,7 @@ def invite_message(user: User, link: str, settings: Settings, expires_at: dateti
     message["Message-ID"] = make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
     message.set_content(
         "Hello,\n\n"
-        f"An admin of {settings.program_name} sent you a new invitation.\n\n"
+        f"An admin of {settings.program_name} sent you an invitation.\n\n"
         "Choose your password here (the link works once, until "
         f"{expires_at:%Y-%m-%d %H:%M} UTC):\n{link}\n\n"
         "Any earlier invitation link you have no longer works.\n"

@@ -565,12 +565,17 @@ def invite(
     except (accounts.AccountError, roster_edit.RosterError) as exc:
         db.rollback()
         return _users_page(request, db, status_code=400, form=form, error=f"Not invited: {exc}.")
-    base = request.app.state.settings.base_url.rstrip("/")
+    settings = request.app.state.settings
+    link = f"{settings.base_url.rstrip('/')}/login?invite={token}"
+    sent = _send_link(
+        settings, invited,
+        accounts.invite_message(invited, link, settings, invited.invite_expires_at), "invitation",
+    )
     # Shown once, on the page this redirect leads to; only the token's digest is kept.
     return redirect(
         request, "/admin/users",
-        f"Invited {invited.email}; the link works once, for {_days(days)}.",
-        link=f"{base}/login?invite={token}", link_for=invited.email, link_kind="invite",
+        f"Invited {invited.email}; the link works once, for {_days(days)}. {sent}",
+        link=link, link_for=invited.email, link_kind="invite",
     )
 
 

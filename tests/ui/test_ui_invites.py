@@ -90,7 +90,7 @@ def test_an_expired_invitation_says_so_in_words_and_is_audited(world, client_for
 
 def test_the_admin_makes_a_new_link_and_only_that_one_works(world, app, client_for,
                                                             smtp_server) -> None:
-    """GIVEN Dee's expired invitation, and a mail server set up
+    """GIVEN Dee's expired invitation (emailed to her when she was invited), and a mail server
     WHEN the admin presses "New invitation link" on the Users page
     THEN the answer is a redirect (PRG) to the Users page, which shows the new link once and
     says it was emailed; Dee's mail holds it; the old link is refused, the new one lets her
@@ -113,9 +113,11 @@ def test_the_admin_makes_a_new_link_and_only_that_one_works(world, app, client_f
     new = LINK.search(shown).group(1)
     assert new != old and "emailed" in shown and "New invitation for dee@example.org" in shown
     assert LINK.search(admin.get("/admin/users").text) is None
-    (mail,) = received
+    first, mail = received  # the first invitation was emailed too, then the new one
     body = email.message_from_bytes(mail.content, policy=email.policy.default).get_content()
     assert new in body and mail.rcpt_tos == ["dee@example.org"]
+    assert old in email.message_from_bytes(first.content,
+                                           policy=email.policy.default).get_content()
 
     assert client_for().get(old).status_code == 404
     dee = client_for()
