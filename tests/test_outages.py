@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from forwarder import Forwarder
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from test_exactly_once import start, wait_until
+from test_exactly_once import start, stop, wait_until
 from test_intake import import_roster, write_letters
 
 from intake.leases import MAX_FAILED_RUNS, unfinished_report, unfinished_source_ids
@@ -426,3 +427,44 @@ def test_database_down_mid_ingest_leaves_every_letter_for_recovery(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed 2 source(s)" in result.stdout
     assert_each_letter_finished_once(2)
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+@pytest.mark.postgres
+def test_a_worker_started_while_the_database_is_down_waits_for_it_then_works(
+        prefect_api: str, pg_through: tuple[Forwarder, str], tmp_path: Path) -> None:
+    """GIVEN `letterbridge worker` watching a hot folder with a letter in it, its database URL
+    leading to a closed port WHEN it starts THEN it stays up, saying the database could not be
+    reached (no traceback), and takes nothing; WHEN the database is reachable again THEN it
+    processes the letter exactly once."""
+    fwd, url = pg_through
+    roster = import_roster(tmp_path)
+    hot = tmp_path / "hot"
+    write_letters(roster, hot, 1, seed=750)
+    fwd.down()
+    log = tmp_path / "worker.log"
+    proc = start(["worker", "--poll", "0.5", "--settle", "0.5"], log,
+                 LETTERBRIDGE_DATABASE_URL=url, LETTERBRIDGE_WATCH_ENABLED="true",
+                 LETTERBRIDGE_WATCH_FOLDER=str(hot))
+    try:
+        wait_until(lambda: "the database could not be reached" in log.read_text(), 60,
+                   "the worker to say the database is down", proc, log)
+        time.sleep(2)
+        assert proc.poll() is None, log.read_text()
+        assert count(SourceFile) == 0
+        assert [p.name for p in hot.iterdir() if p.is_file()] == ["scan-0000.pdf"]
+        fwd.up()
+        wait_until(lambda: list((hot / "done").glob("*.pdf")), 120, "the letter in done/",
+                   proc, log)
+        wait_until(all_decided, 60, "the letter decided", proc, log)
+        assert "Traceback" not in log.read_text()  # (before the stop: Prefect's runner logs one)
+    finally:
+        stop(proc)
+    assert_each_letter_finished_once(1)
+
+
+def all_decided() -> bool:
+    with session_scope() as session:
+        items = session.scalars(select(MailItem)).all()
+        return bool(items) and all(i.stage == "done" for i in items)

@@ -73,6 +73,7 @@ def worker(
                       "(+ WATCH_FOLDER), LETTERBRIDGE_S3_INTAKE_ENABLED (+ S3_INTAKE_PREFIX) or "
                       "LETTERBRIDGE_PRINT_BATCH_ENABLED; only recovery and the email outbox will run.")
     lock = _one_worker_per_home(settings.home)
+    _wait_for_database(wait=not once)
     if once:
         _run_once(settings, settle=settle, require_marker=require_marker,
                   dispatch_to=dispatch_to)
@@ -123,6 +124,33 @@ def worker(
         for sensor in sensors:
             sensor.stop()
         lock.close()
+
+
+def _wait_for_database(*, wait: bool) -> None:
+    """A worker started while the database cannot be reached (a reboot, a network cut) waits
+    for it and says so, rather than dying with a traceback; `--once` says so and exits 1."""
+    from sqlalchemy import text
+
+    from storage.db import session_scope
+    from storage.outages import is_outage, which_service
+
+    delay = 1.0
+    while True:
+        try:
+            with session_scope() as session:
+                session.execute(text("SELECT 1"))
+            return
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            if not wait:
+                console.print(f"[red]Stopped: {which_service(exc)} could not be reached[/red] "
+                              f"({type(exc).__name__}).")
+                raise typer.Exit(1) from None
+            console.print(f"[yellow]{which_service(exc)} could not be reached[/yellow] "
+                          f"({type(exc).__name__}); trying again in {delay:.0f} s", soft_wrap=True)
+        time.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 def _one_worker_per_home(home: Path):  # an open file holding the lock
@@ -186,13 +214,22 @@ def recover(
     configure_prefect_env()
     from flows.recovery import recover_flow
     from intake.leases import stuck_counts, unfinished_source_ids
+    from storage.outages import is_outage, which_service
 
-    counts = stuck_counts()
-    out.print(f"unfinished: {counts['sources_unfinished']} source(s), "
-              f"{counts['letters_processing']} letter(s) in processing")
-    if dry_run or not unfinished_source_ids(min_age_seconds=min_age):
-        return
-    resumed = recover_flow(min_age_seconds=min_age, label="cli")
+    try:
+        counts = stuck_counts()
+        out.print(f"unfinished: {counts['sources_unfinished']} source(s), "
+                  f"{counts['letters_processing']} letter(s) in processing")
+        if dry_run or not unfinished_source_ids(min_age_seconds=min_age):
+            return
+        resumed = recover_flow(min_age_seconds=min_age, label="cli")
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        console.print(f"[red]Stopped: {which_service(exc)} could not be reached[/red] "
+                      f"({type(exc).__name__}); what it did not finish waits, unjudged. Run it "
+                      "again once it is back.", soft_wrap=True)
+        raise typer.Exit(1) from None
     out.print(f"resumed {len(resumed)} source(s)")
 
 
