@@ -3,9 +3,11 @@ digits in other scripts, watch-list words with a letter misread. Words are fed d
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_pii import covered, found, words_from  # the same page layout
 
+from letters.redaction import READING_PROBLEM, PiiContext, check_reading
 from ocr.numbers import mixed_identifiers, number_runs
 from ocr.pii import find_pii, sender_key
 
@@ -204,3 +206,23 @@ def test_an_at_sign_with_a_space_after_it_is_left_to_verification():
     WHEN searched THEN only the email is found, without the next sentence."""
     text = "meet me @ 5 or email joe@mail.com. Then we talk"
     assert found(text) == [("email", "joe@mail.com")]
+
+
+# --- the first reading is checked like a re-read -------------------------------------------------
+
+
+def test_the_first_reading_fails_closed_on_what_no_box_burned():
+    """GIVEN a page whose reading holds a word mixing letters and digits that no finder names
+    and that no box covers (the re-read sees only the bands around boxes, or nothing at all)
+    WHEN its reading is checked THEN the check fails and says it was read under no box; the
+    same word under a burned box, or ordinary words, pass."""
+    white = np.full((400, 1600), 255, np.uint8)
+    words = words_from("my friend K7QX9 says hi")
+    result = check_reading(words, white, PiiContext())
+    assert not result.passed
+    assert result.problems == [READING_PROBLEM + "1 word(s) mixing letters and digits still readable"]
+    burned = white.copy()
+    x0, y0, x1, y1 = words[2].box
+    burned[y0:y1, x0:x1] = 0
+    assert check_reading(words, burned, PiiContext()).passed
+    assert check_reading(words_from("my friend says hi"), white, PiiContext()).passed
