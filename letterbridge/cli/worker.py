@@ -31,7 +31,7 @@ def _need_server(what: str) -> None:
         console.print(
             f"[red]{what} needs a Prefect server[/red] (the temporary one runs no schedules and "
             "no work pools). Start one and point Letterbridge at it:\n"
-            "  prefect server start --host 127.0.0.1 --port 4200 &\n"
+            "  .venv/bin/prefect server start --host 127.0.0.1 --port 4200 &\n"
             "  export PREFECT_API_URL=http://127.0.0.1:4200/api")
         raise typer.Exit(2)
 
@@ -270,12 +270,30 @@ def pool_worker(
     back to the pool at once instead of making them wait for the end of the batch or for
     recovery (use it under systemd with KillMode=mixed)."""
     _need_server("letterbridge pool worker")
+    _pin_settings_for_runs()
     from flows.runtime import configure_prefect_env
 
     configure_prefect_env()
     from flows.pool_worker import run_pool_worker
 
     raise typer.Exit(run_pool_worker(pool, limit=limit, name=name, grace_seconds=grace))
+
+
+def _pin_settings_for_runs() -> None:
+    """A process worker starts every flow run in a new temporary folder, where the default
+    `./.letterbridge` (or a relative LETTERBRIDGE_HOME) names an empty data folder: no settings
+    file, SQLite. The runs inherit this environment, so name this shell's data folder and
+    settings file there by absolute path, and say which they are."""
+    from config.settings import config_file_path, get_settings
+
+    config = config_file_path().resolve()
+    os.environ["LETTERBRIDGE_HOME"] = str(get_settings().home.resolve())
+    os.environ["LETTERBRIDGE_CONFIG"] = str(config)
+    found = "" if config.is_file() else " [yellow](not found: environment only)[/yellow]"
+    console.print(f"settings for this worker's runs: {escape(str(config))}{found}", soft_wrap=True)
+    if get_settings().effective_database_url.startswith("sqlite"):
+        console.print("[yellow]Its database is SQLite in this machine's data folder[/yellow]: "
+                      "pool workers must share PostgreSQL (database_url).", soft_wrap=True)
 
 
 def pool_submit(
