@@ -274,13 +274,13 @@ def pages_read() -> int:
 @pytest.mark.prefect
 def test_s3_down_while_letters_are_read_never_decides_a_letter_on_missing_pages(
         prefect_api: str, s3_through: Forwarder, tmp_path: Path) -> None:
-    """GIVEN `letterbridge ingest` of two letters WHEN S3 goes away once the first page is
+    """GIVEN `letterbridge ingest` of a letter WHEN S3 goes away once its first page is
     read, until the command gives up THEN no letter is decided on pages that were never read or redacted (none
     quarantined, none released without its redactions); WHEN S3 is back and
-    `letterbridge recover` runs THEN each letter is read, redacted and released exactly once."""
+    `letterbridge recover` runs THEN the letter is read, redacted and released exactly once."""
     roster = import_roster(tmp_path)
     scans = tmp_path / "scans"
-    write_letters(roster, scans, 2, seed=710)
+    write_letters(roster, scans, 1, seed=710)
     log = tmp_path / "ingest.log"
 
     proc = start(["ingest", str(scans)], log)
@@ -304,7 +304,34 @@ def test_s3_down_while_letters_are_read_never_decides_a_letter_on_missing_pages(
     assert proc.returncode == 1 and "not finished" in output.strip().splitlines()[-1], output
     result = letterbridge("recover")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert_each_letter_finished_once(2)
+    assert_each_letter_finished_once(1)
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_a_blip_of_s3_mid_ingest_is_ridden_out_by_retries(
+        prefect_api: str, s3_through: Forwarder, tmp_path: Path) -> None:
+    """GIVEN `letterbridge ingest` of a letter WHEN S3 drops every connection and refuses
+    new ones for 1.5 s once its first page is read THEN the retries ride it out: the command
+    exits 0 and the letter is released exactly once, with no recovery needed."""
+    roster = import_roster(tmp_path)
+    scans = tmp_path / "scans"
+    write_letters(roster, scans, 1, seed=760)
+    log = tmp_path / "ingest.log"
+
+    proc = start(["ingest", str(scans)], log)
+    try:
+        wait_until(lambda: pages_read() >= 1, 120, "the first page read", proc, log)
+        s3_through.down()
+        time.sleep(1.5)
+        s3_through.up()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        s3_through.up()
+    assert proc.returncode == 0, log.read_text()
+    assert_each_letter_finished_once(1)
 
 
 @pytest.mark.slow
@@ -398,15 +425,15 @@ def test_database_unreachable_at_start_fails_cleanly(
 @pytest.mark.postgres
 def test_database_down_mid_ingest_leaves_every_letter_for_recovery(
         prefect_api: str, pg_through: tuple[Forwarder, str], tmp_path: Path) -> None:
-    """GIVEN `letterbridge ingest` of two letters reaching PostgreSQL through the forwarder
-    WHEN the database goes away (live connections cut, new ones refused) once the first page
+    """GIVEN `letterbridge ingest` of a letter reaching PostgreSQL through the forwarder
+    WHEN the database goes away (live connections cut, new ones refused) once its first page
     is read THEN the command ends with a message naming the database, and nothing is
     quarantined, decided or marked failed for good; WHEN the database is back THEN
-    `letterbridge recover` finishes each letter exactly once."""
+    `letterbridge recover` finishes the letter exactly once."""
     fwd, url = pg_through
     roster = import_roster(tmp_path)
     scans = tmp_path / "scans"
-    write_letters(roster, scans, 2, seed=740)
+    write_letters(roster, scans, 1, seed=740)
     log = tmp_path / "ingest.log"
 
     proc = start(["ingest", str(scans)], log, LETTERBRIDGE_DATABASE_URL=url)
@@ -425,8 +452,8 @@ def test_database_down_mid_ingest_leaves_every_letter_for_recovery(
 
     result = letterbridge("recover", LETTERBRIDGE_DATABASE_URL=url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "resumed 2 source(s)" in result.stdout
-    assert_each_letter_finished_once(2)
+    assert "resumed 1 source(s)" in result.stdout
+    assert_each_letter_finished_once(1)
 
 
 @pytest.mark.slow
