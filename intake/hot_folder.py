@@ -31,6 +31,7 @@ from intake.sources import (
     source_outcome,
     unusable_reason,
 )
+from storage.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +375,8 @@ class HotFolder:
             except UnusableFile as exc:
                 self.quarantine_file(path, f"the file was not taken: {exc.reason}")
             except OSError as exc:
+                if is_outage(exc):  # the network, not the file: the claim waits for the next run
+                    raise
                 why = exc.strerror or exc.__class__.__name__
                 self.quarantine_file(path, f"the file could not be read: {why}")
         return registered

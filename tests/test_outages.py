@@ -151,6 +151,29 @@ def test_runs_stopped_by_an_outage_never_give_a_letter_up(lb_home: Path) -> None
     assert (report.letters_retrying, report.letters_given_up) == (1, 1)
 
 
+def test_the_hot_folder_quarantines_no_file_for_a_connection_that_failed(
+        lb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a claimed hot-folder file WHEN storing it fails with a refused connection (an
+    OSError of the network, not of the file) THEN the error is raised and the file stays in
+    its claim for the next run, not in quarantine/ as unreadable."""
+    from intake import hot_folder
+
+    hot = hot_folder.HotFolder(tmp_path / "hot")
+    hot.ensure()
+    (hot.root / "scan.pdf").write_bytes(b"%PDF-1.4 a letter")
+    claim = hot.claim([hot.root / "scan.pdf"])
+
+    def refused(path: Path, *, uploaded_by: str) -> str:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(hot_folder, "register_file", refused)
+    with pytest.raises(ConnectionRefusedError):
+        hot.register(claim)
+    assert [p.name for p in claim.files()] == ["scan.pdf"]
+    assert not list(hot.quarantine.glob("*"))
+    claim.release()
+
+
 # --- S3 ----------------------------------------------------------------------------------
 
 
