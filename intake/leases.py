@@ -166,6 +166,14 @@ def leased_source_ids(source_ids: Iterable[str]) -> set[str]:
 # --- what was left behind --------------------------------------------------------------
 
 
+def _stopped_reason(runs: int) -> str:
+    """Why a letter that stopped waits, in words: an outage (S3, the database) interrupted it,
+    or its runs failed so many times."""
+    if runs == 0:
+        return "interrupted by an outage (storage or the database); recovery retries it"
+    return f"processing failed {runs} time(s); " + ("recovery retries it" if runs < MAX_FAILED_RUNS
+                                                     else "left for a person")
+
 def _failed_runs(item_id: ColumnElement) -> ScalarSelect:
     return (select(func.count(AuditEvent.id))
             .where(AuditEvent.item_id == item_id, AuditEvent.action == "processing_failed")
@@ -289,9 +297,7 @@ def unfinished_report(limit: int = 10) -> UnfinishedReport:
                         else "its worker stopped; recovery resumes it")
              for item_id, sid, status, stage, updated in processing[:limit]]
     rows += [Unfinished(sid, item_id, f"stopped at {stage or 'the start'}", updated,
-                        f"processing failed {runs} time(s); "
-                        + ("recovery retries it" if runs < MAX_FAILED_RUNS
-                           else "left for a person"))
+                        _stopped_reason(runs))
              for item_id, sid, stage, updated, _, runs in (retrying[:limit] + given_up[:limit])]
     return UnfinishedReport(
         files_waiting=len(sources), files_in_progress=sum(s[0] in leased for s in sources),

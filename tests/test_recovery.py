@@ -121,6 +121,18 @@ def test_the_report_names_no_file_and_no_person(lb_home: Path) -> None:
     assert "private-" not in repr(report)
 
 
+
+def test_a_letter_an_outage_interrupted_says_so_not_failed_zero_times(lb_home: Path) -> None:
+    """GIVEN a letter whose run an outage stopped (audited processing_interrupted, which counts
+    toward no limit) WHEN the report is made THEN its reason names the outage and that
+    recovery retries it, not "processing failed 0 time(s)"."""
+    source = a_source(1, age=900, status="done")
+    item = a_failed_letter(source, failures=0, age=60)
+    with session_scope() as session:
+        audit(session, "processing_interrupted", item_id=item, stage="routed")
+    [row] = [r for r in unfinished_report().rows if r.item_id == item]
+    assert row.reason == "interrupted by an outage (storage or the database); recovery retries it"
+
 # --- a real pool worker, stopped ------------------------------------------------------------
 
 
