@@ -145,8 +145,9 @@ MIN_UNEXPLAINED_DIGITS = 4
 def _harmless(run: str, as_written: str, before: str) -> bool:
     if _DECADE.match(as_written) or _MONEY_BEFORE.search(before):
         return True
-    # "in 2025 3 of us": each part is harmless; "555 0138" is not.
-    return all(_HARMLESS_NUMBER.match(part) for part in run.split())
+    # "in 2025 3 of us": each part is harmless; "555 0138" is not. "JUNE 25. 2024": PP-OCR
+    # reads the comma after a handwritten day as a dot.
+    return all(_HARMLESS_NUMBER.match(part.rstrip(".,")) for part in run.split())
 
 
 def unexplained_numbers(words: Sequence[Word], *, sender_number: str | None = None) -> int:

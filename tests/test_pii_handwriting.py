@@ -226,3 +226,11 @@ def test_the_first_reading_fails_closed_on_what_no_box_burned():
     burned[y0:y1, x0:x1] = 0
     assert check_reading(words, burned, PiiContext()).passed
     assert check_reading(words_from("my friend says hi"), white, PiiContext()).passed
+
+
+def test_a_date_whose_comma_was_read_as_a_dot_passes_the_check():
+    """GIVEN a letter's date line "JUNE 25. 2024" (PP-OCR read the comma as a dot) and no box
+    WHEN its reading is checked THEN it passes; "555 0138" in the same place does not."""
+    white = np.full((400, 1600), 255, np.uint8)
+    assert check_reading(words_from("JUNE 25. 2024"), white, PiiContext()).passed
+    assert not check_reading(words_from("call 555 0138."), white, PiiContext()).passed
