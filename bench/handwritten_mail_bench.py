@@ -59,6 +59,38 @@ TARGETS = {"routed": 0.95, "released": 0.50}
 INK_SHARE = 0.9
 MIN_ALIGNMENT = 0.3
 GROUPS = ("tuned on", "not tuned on")
+NOTES = [
+    "",
+    "Other runs, 2026-12-01 (the first three on the same 14 letters, seed 15):",
+    "",
+    "- 12:38, with the first handwriting rules of `ocr/numbers.py` (a stray letter in a number, "
+    "circled digits, watch words a letter off): routed right 13/14, 0 misrouted; released "
+    "10/14 with **2 leaks** in them. A dkg letter's address \"8786 Highland Place #35 / "
+    "Lubbock, TX 79470\" was read \"... Place 35 / Lubbock, T79470\": the street line was "
+    "burned, the unit and city line were not. A bw-learn letter named another prisoner, "
+    "22A8684, read \"ZZA8L84?\": no finder took it, and the check after burning never saw it (it "
+    "reads again only the bands around the boxes; a page without boxes is not read again). "
+    "Fixed by a unit number without its \"#\" keeping the city line with the street, a word "
+    "that reads as an identifier with digits misread being burned, and the first reading "
+    "checked like a re-read (`letters.redaction.check_reading`).",
+    "- 12:52, with the finders fixed but before the first-reading check: routed right 13/14, 0 "
+    "misrouted; released 10/14, 0 leaks; held the same four letters as above. 796 s wall, "
+    "206 CPU s of ingest (load average 8-12: four other agents' jobs).",
+    "- 13:07, with the first-reading check: 0 leaks, but released 9/14: it held a humor-sans "
+    "letter for its date line \"JUNE 25. 2024\" (PP-OCR read the comma as a dot; the check "
+    "took \"25. 2024\" for a number). Fixed in `ocr.redact` (a day followed by a dot is a day).",
+    "- Other letters, `--seed 16` (made after every rule above; 13:20, load 0.3): routed "
+    "right 14/14, 0 misrouted; released 11/14 (tuned on 6/7, not tuned on 5/7), 0 leaks in "
+    "them (54 values checked); held: a dkg letter for a failed check, bw-mentor and kristi "
+    "pages the reader cannot vouch for. 101 s wall.",
+    "- Held in this run: havana (a street address read \"3393 Chestnut Blod, Evie, PA\", which "
+    "no finder took: the first-reading check held it), ecolier (unrouted, nothing readable), "
+    "dancing-script and femkeklaver (pages the reader cannot vouch for).",
+    "- Both engines read as shipped; envelopes: Tesseract first, PP-OCR when the roster does "
+    "not confirm (`letters.routing`, commit cd0e00f and after). The one unrouted letter is in "
+    "ecolier (PP-OCR CER 25 % on its letter pages): no sender was read well enough to route, "
+    "which is the safe way to fail.",
+]
 
 
 @dataclasses.dataclass
@@ -329,6 +361,7 @@ def report(cases: list[Case], *, wall: float, cpu: float, server_cpu: float, che
         "- The envelope and the letter are written in the same face; the generator's own hands "
         "for envelopes are those it marks `envelope_ok`, the faces not tuned on are used as "
         "they come (the hardest of them are hard to read on any page).",
+        *NOTES,
     ]
     return "\n".join(lines) + "\n", ok
 
