@@ -67,8 +67,10 @@ def _fetch(api: str, ui: str, limit: int) -> FlowRunList:
         type=FlowRunFilterStateType(any_=[StateType[name] for name in FAILED_STATES])))
     try:
         with SyncPrefectClient(api, httpx_settings={"timeout": TIMEOUT_SECONDS}) as client:
-            rows = client.read_flow_runs(flow_run_filter=failed, sort=FlowRunSort.START_TIME_DESC,
-                                         limit=limit)
+            # By when each run was due, not when it started: a run that failed or crashed
+            # before starting has no start time, and must not drop below older failures.
+            rows = client.read_flow_runs(flow_run_filter=failed,
+                                         sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
     except (httpx.HTTPError, OSError, RuntimeError, ValueError):
         return FlowRunList(False, "The Prefect server did not answer; try again later.")
     runs = [
