@@ -12,8 +12,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ORDER = ["ocr", "handwriting", "handwriting_pii", "tesseract_wrapper", "ingest", "start", "routing",
-         "redaction", "handwritten_mail", "pii_formats", "ui", "admin", "penpal_images", "ops",
-         "hot_folder_settle", "recovery"]
+         "redaction", "handwritten_mail", "typed_mail", "pii_formats", "ui", "admin", "penpal_images", "ops",
+         "hot_folder_settle", "recovery", "odd_files"]
 MODULES = {name: f"bench.{name}_bench" for name in ORDER}
 # Sections measured before the changes of 2026-12-01 and not measured again since: what changed
 # that they do not show.
