@@ -4,13 +4,16 @@ lands in tests/artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
+from letters.intake import quarantine_source
 from postal import replies
+from storage.blobs import get_blob_store
 from storage.db import session_scope
-from storage.models import Facility, User, Volunteer
+from storage.models import Facility, SourceFile, User, Volunteer
 
 pytestmark = pytest.mark.browser
 
@@ -64,8 +67,10 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "upload": "/mailroom/upload",
         "replies": "/mailroom/replies",
         "reply": f"/replies/{reply_id}",
+        "quarantine": "/mailroom/quarantine",
     }
     if role == "mailroom":
+        _a_quarantined_file()  # so the quarantine page shows its table, buttons and reason
         return mailroom
     with session_scope() as session:
         volunteer = session.query(Volunteer).filter_by(email=world.users["bo"]).one().id
@@ -76,6 +81,7 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "roster": "/admin/roster",
         "inmate": f"/admin/inmates/{jose}",
         "waiting": "/admin/waiting",
+        "waiting-for-one": f"/admin/waiting?inmate={jose}&item={ids['unrouted']}",
         "facilities": "/admin/facilities",
         "volunteers": "/admin/volunteers",
         "volunteer": f"/admin/volunteers/{volunteer}",
@@ -85,6 +91,17 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "audit": "/admin/audit",
         "letter": f"/letters/{ids['ana_new']}",
     }
+
+
+def _a_quarantined_file() -> None:
+    data = b"%PDF-1.4 damaged"
+    with session_scope() as session:
+        source = SourceFile(sha256=hashlib.sha256(data).hexdigest(), filename="scan-17.pdf",
+                            size=len(data), blob_key=get_blob_store().put("originals/x", data))
+        session.add(source)
+        session.flush()
+        source_id = source.id
+    quarantine_source(source_id, "corrupt_file", "the PDF is damaged (truncated)")
 
 
 def check(page, axe_source: str) -> list[str]:

@@ -88,3 +88,47 @@ def test_the_mailroom_lists_retries_and_deletes_quarantined_files(world, client_
     assert not get_blob_store().exists(f"originals/{hashlib.sha256(ODD).hexdigest()}")
     assert {"quarantined_file_retried", "quarantined_file_deleted"} <= actions
     assert "photo.bin" not in mailroom.get("/mailroom/quarantine").text
+
+
+@pytest.mark.browser
+def test_in_the_browser_the_mailroom_takes_one_file_in_again_and_deletes_another(
+        world, live_server, browser, started) -> None:
+    """GIVEN two quarantined files WHEN the mailroom follows the queue's link to them in the
+    browser THEN each shows with its reason; WHEN "Take in again" is pressed THEN the upload's
+    progress page opens for the kept original; WHEN "Delete" is pressed without ticking
+    "for good" THEN the browser asks for the tick and nothing is deleted; ticked, the file is
+    gone from the list."""
+    damaged = _quarantined_file("scan-17.pdf", b"%PDF-1.4 damaged", "the PDF is damaged (truncated)")
+    odd = _quarantined_file("photo.bin", ODD, "an unknown binary format")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=email]", world.users["mailroom"])
+    page.fill("input[name=password]", world.password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/mailroom")
+    with page.expect_navigation():
+        page.click("a[href='/mailroom/quarantine']")
+    rows = page.locator("table.quarantine tbody tr")
+    assert rows.count() == 2
+    assert "the PDF is damaged (truncated)" in page.locator(f"#file-{damaged}").inner_text()
+
+    with page.expect_navigation():
+        page.click(f"#file-{damaged} button:has-text('Take in again')")
+    assert "/mailroom/uploads/" in page.url
+    assert [c[-1].rsplit("/", 1)[-1] for c in started] == ["scan-17.pdf"]
+
+    page.goto(f"{live_server.url}/mailroom/quarantine")
+    page.click(f"#file-{odd} button:has-text('Delete')")  # unticked: the browser refuses
+    assert page.locator(f"#file-{odd} input[name=confirm]").evaluate("e => !e.validity.valid")
+    with session_scope() as session:
+        assert session.get(SourceFile, odd) is not None
+    page.check(f"#file-{odd} input[name=confirm]")
+    with page.expect_navigation():
+        page.click(f"#file-{odd} button:has-text('Delete')")
+    assert page.locator(f"#file-{odd}").count() == 0
+    with session_scope() as session:
+        assert session.get(SourceFile, odd) is None
+    context.close()
