@@ -23,7 +23,7 @@ NOT_REMEASURED = [
     "again by PP-OCR, see *Handwriting*), *redaction* (2026-11-22: before the number catch-all, "
     "the PP-OCR hold thresholds and the first-reading check; see *PII formats*, *Handwritten "
     "mail* and *Typed mail*, which go through the shipped path), *ops* (2026-11-27: before "
-    "sessions, the outbox and the second engine), *start* (measured under load 10).",
+    "sessions, the outbox and the second engine).",
     "",
 ]
 
