@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import RectangleObject
 
 from config.settings import reset_settings
+from letterbridge.samples.badinputs import with_boxes
 from ocr import errors, raster
 from ocr.pdfbuild import searchable_pdf
 from ocr.types import Word
@@ -271,15 +271,9 @@ def _with_boxes(tmp_path: Path, *, media_inches: float, crop_inches: tuple[float
                 ) -> Path:
     """The 2-page Letter PDF with page 1's MediaBox made `media_inches` square, and its CropBox
     set to `crop_inches` (or left out: then the CropBox is the MediaBox)."""
-    writer = PdfWriter(clone_from=PdfReader(_two_page_pdf(tmp_path)))
-    page = writer.pages[0]
-    page.mediabox = RectangleObject([0, 0, media_inches * 72, media_inches * 72])
-    if crop_inches:
-        page.cropbox = RectangleObject([0, 0, crop_inches[0] * 72, crop_inches[1] * 72])
-    elif "/CropBox" in page:
-        del page["/CropBox"]
     path = tmp_path / "boxes.pdf"
-    writer.write(path)
+    path.write_bytes(with_boxes(_two_page_pdf(tmp_path).read_bytes(), media_inches=media_inches,
+                                crop_inches=crop_inches))
     return path
 
 

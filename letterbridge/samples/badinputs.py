@@ -91,7 +91,7 @@ def _page(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(page)
 
 
-def _with_boxes(pdf: bytes, *, media_inches: float, crop_inches: tuple[float, float] | None) -> bytes:
+def with_boxes(pdf: bytes, *, media_inches: float, crop_inches: tuple[float, float] | None) -> bytes:
     """`pdf` with its first page's MediaBox made `media_inches` square and its CropBox set to
     `crop_inches` (or removed, so the whole MediaBox is the page)."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
@@ -120,9 +120,9 @@ def make_odd_files(out_dir: Path) -> dict[str, str]:
     two_pages = buf.getvalue()
 
     (out_dir / "huge-mediabox.pdf").write_bytes(
-        _with_boxes(two_pages, media_inches=100, crop_inches=(8.5, 11)))
+        with_boxes(two_pages, media_inches=100, crop_inches=(8.5, 11)))
     (out_dir / "sixty-inch-page.pdf").write_bytes(
-        _with_boxes(two_pages, media_inches=60, crop_inches=None))
+        with_boxes(two_pages, media_inches=60, crop_inches=None))
     (out_dir / "trailing-zeros.pdf").write_bytes(two_pages + b"\0" * 4096)
     letter.save(out_dir / "IMG_0001.heic", "HEIF", quality=80)
     letter.save(out_dir / "photo-named.pdf", "JPEG", quality=85)

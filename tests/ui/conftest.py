@@ -391,6 +391,20 @@ BROWSER_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 
+@pytest.fixture
+def sign_in(live_server: LiveServer, world: World):
+    """`sign_in(page, who)`: `who` (a role name of world.users) logs in through the form."""
+
+    def go(page, who: str) -> None:  # playwright Page
+        page.goto(f"{live_server.url}/login")
+        page.fill("input[name=email]", world.users[who])
+        page.fill("input[name=password]", world.password)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+
+    return go
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright

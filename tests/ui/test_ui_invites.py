@@ -149,7 +149,7 @@ def test_no_new_invitation_for_someone_who_has_a_password(world, client_for) -> 
 
 @pytest.mark.browser
 def test_in_the_browser_an_expired_link_explains_and_the_admin_sends_a_new_one(
-    world, live_server, browser, shot
+    world, live_server, browser, shot, sign_in
 ) -> None:
     """GIVEN Dee's invitation, past its expiry
     WHEN she opens it on a phone, and the admin presses "New invitation link" on the Users page
@@ -158,11 +158,7 @@ def test_in_the_browser_an_expired_link_explains_and_the_admin_sends_a_new_one(
     password form."""
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    page.goto(f"{live_server.url}/login")
-    page.fill("input[name=email]", world.users["admin"])
-    page.fill("input[name=password]", world.password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+    sign_in(page, "admin")
     page.goto(f"{live_server.url}/admin/users")
     page.fill("#invite-form [name=email]", "dee@example.org")
     page.select_option("#invite-form [name=role]", "mailroom")

@@ -92,7 +92,7 @@ def test_the_mailroom_lists_retries_and_deletes_quarantined_files(world, client_
 
 @pytest.mark.browser
 def test_in_the_browser_the_mailroom_takes_one_file_in_again_and_deletes_another(
-        world, live_server, browser, started) -> None:
+        world, live_server, browser, started, sign_in) -> None:
     """GIVEN two quarantined files WHEN the mailroom follows the queue's link to them in the
     browser THEN each shows with its reason; WHEN "Take in again" is pressed THEN the upload's
     progress page opens for the kept original; WHEN "Delete" is pressed without ticking
@@ -103,11 +103,7 @@ def test_in_the_browser_the_mailroom_takes_one_file_in_again_and_deletes_another
     context = browser.new_context(viewport={"width": 390, "height": 844})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.goto(f"{live_server.url}/login")
-    page.fill("input[name=email]", world.users["mailroom"])
-    page.fill("input[name=password]", world.password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+    sign_in(page, "mailroom")
     page.goto(f"{live_server.url}/mailroom")
     with page.expect_navigation():
         page.click("a[href='/mailroom/quarantine']")

@@ -97,18 +97,14 @@ def test_the_mailroom_queue_letter_and_quarantine_name_the_zone(world, client_fo
 
 @pytest.mark.browser
 def test_the_browser_shows_the_readers_clock_and_zone(history, browser, live_server,
-                                                      world) -> None:
+                                                      world, sign_in) -> None:
     """GIVEN the waiting list and audit log with moments at 18:30:15 UTC
     WHEN the admin reads them in a browser set to Denver time
     THEN they show Denver's clock with the zone named (MDT), the audit log to the second,
     and the UTC text stays as the tooltip."""
     context = browser.new_context(timezone_id="America/Denver", locale="en-US")
     page = context.new_page()
-    page.goto(f"{live_server.url}/login")
-    page.fill("input[name=email]", world.users["admin"])
-    page.fill("input[name=password]", world.password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+    sign_in(page, "admin")
     page.goto(f"{live_server.url}/admin/waiting")
     shown = page.locator("#waiting-list time").first
     assert shown.inner_text() == "Jul 4, 2026, 12:30 PM MDT"
