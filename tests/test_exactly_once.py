@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lease_holder import HOLD_LEASE
 from sqlalchemy import func, select
 from test_intake import import_roster, write_letters
 
@@ -121,13 +122,6 @@ def smtp_env(smtp_server: tuple, monkeypatch: pytest.MonkeyPatch) -> list:
 # --- leases ------------------------------------------------------------------------------
 
 
-HOLD_LEASE = (
-    "import sys, time\n"
-    "from intake.leases import lease_sources\n"
-    "with lease_sources(sys.argv[1:]) as held:\n"
-    "    print(' '.join(held), flush=True)\n"
-    "    time.sleep(600)\n"
-)
 
 
 def check_lease_follows_the_process(ids: list[str]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lease_holder import HOLD_LEASE
 from sqlalchemy import select
 from test_intake import import_roster, write_letters
 from test_scale_out import letterbridge, wait_for_workers
@@ -31,13 +32,6 @@ from storage.models import MailItem, SourceFile, utcnow
 
 VENV_BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
-HOLD_LEASE = (
-    "import sys, time\n"
-    "from intake.leases import lease_sources\n"
-    "with lease_sources(sys.argv[1:]) as held:\n"
-    "    print(' '.join(held), flush=True)\n"
-    "    time.sleep(600)\n"
-)
 
 
 def a_source(n: int, *, age: float, status: str = "received") -> str:

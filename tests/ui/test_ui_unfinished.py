@@ -9,17 +9,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from lease_holder import HOLD_LEASE
+
 from storage.db import audit, session_scope
 from storage.models import MailItem, SourceFile, utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
-HOLD_LEASE = (
-    "import sys, time\n"
-    "from intake.leases import lease_sources\n"
-    "with lease_sources(sys.argv[1:]) as held:\n"
-    "    print(' '.join(held), flush=True)\n"
-    "    time.sleep(600)\n"
-)
 
 
 def _row(html: str, label: str) -> str:
