@@ -5,15 +5,17 @@ lands in tests/artifacts/screenshots/ for a person to look at."""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from letters.intake import quarantine_source
 from postal import replies
+from review_ui import accounts, uploads
 from storage.blobs import get_blob_store
 from storage.db import session_scope
-from storage.models import Facility, SourceFile, User, Volunteer
+from storage.models import Facility, SourceFile, User, Volunteer, utcnow
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +73,10 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
     }
     if role == "mailroom":
         _a_quarantined_file()  # so the quarantine page shows its table, buttons and reason
-        return mailroom
+        token, folder = uploads.new_upload_dir()  # an upload's progress page
+        saved = uploads.save_bytes(folder, "scan.pdf", b"%PDF-1.4 a scan")
+        uploads.write_manifest(folder, world.users["mailroom"], [saved])
+        return {**mailroom, "upload-progress": f"/mailroom/uploads/{token}"}
     with session_scope() as session:
         volunteer = session.query(Volunteer).filter_by(email=world.users["bo"]).one().id
         facility = session.query(Facility).one().id
@@ -91,6 +96,22 @@ def pages_of(role: str, world, reply_id: str) -> dict[str, str]:
         "audit": "/admin/audit",
         "letter": f"/letters/{ids['ana_new']}",
     }
+
+
+def links_by_email(world, size: str) -> dict[str, tuple[str, int]]:
+    """name -> (address, status) of the pages an emailed link opens: an invitation, one that
+    has run out, a password reset."""
+    with session_scope() as session:
+        _, invite = accounts.invite_user(session, email=f"new-{size}@example.org",
+                                         role="mailroom", actor="admin", days=7)
+        old, expired = accounts.invite_user(session, email=f"late-{size}@example.org",
+                                            role="mailroom", actor="admin", days=7)
+        old.invite_expires_at = utcnow() - timedelta(days=1)
+        bo = session.query(User).filter_by(email=world.users["bo"]).one()
+        reset = accounts.start_password_reset(session, bo, actor="admin", hours=24)
+    return {"invitation": (f"/login?invite={invite}", 200),
+            "invitation-expired": (f"/login?invite={expired}", 410),
+            "password-reset": (f"/reset?token={reset}", 200)}
 
 
 def _a_quarantined_file() -> None:
@@ -156,6 +177,12 @@ def test_every_page_fits_the_screen_and_passes_axe(
         page.wait_for_load_state()
         found["login-refused"] = check(page, axe_source)
         shot(page, f"{size}-login-refused")
+        # The pages a link in an email opens, before anyone is logged in.
+        for name, (address, status) in links_by_email(world, size).items():
+            assert page.goto(f"{live_server.url}{address}").status == status, address
+            found[name] = check(page, axe_source)
+            shot(page, f"{size}-{name}")
+        page.goto(f"{live_server.url}/login")
     email = world.users["ana" if role == "penpal" else role]
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", world.password)
