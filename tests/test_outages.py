@@ -210,6 +210,25 @@ def count(model) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+def ingest_through_outage(scans: Path, log: Path, through: Forwarder, until, what: str, *,
+                          blip: float | None = None, **env: str) -> subprocess.Popen:
+    """`letterbridge ingest` of `scans`; once `until()` holds, `through` goes down — for `blip`
+    seconds, or until the command gives up. Returns the finished process; `through` is up."""
+    proc = start(["ingest", str(scans)], log, **env)
+    try:
+        wait_until(until, 120, what, proc, log)
+        through.down()
+        if blip is not None:
+            time.sleep(blip)
+            through.up()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        through.up()
+    return proc
+
+
 def assert_nothing_final_from_the_outage() -> None:
     """No file quarantined, no letter "blank", none decided or released while it was down."""
     with session_scope() as session:
@@ -266,15 +285,8 @@ def test_s3_down_mid_ingest_leaves_the_letters_for_recovery_which_finishes_them_
     write_letters(roster, scans, 2, seed=700)
     log = tmp_path / "ingest.log"
 
-    proc = start(["ingest", str(scans)], log)
-    try:
-        wait_until(lambda: count(SourceFile) == 2, 60, "both files stored", proc, log)
-        s3_through.down()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        s3_through.up()
+    proc = ingest_through_outage(scans, log, s3_through, lambda: count(SourceFile) == 2,
+                                 "both files stored")
     output = log.read_text()
     assert proc.returncode == 1, output
     # Prefect logs each failed task's traceback; the command itself ends with words.
@@ -306,15 +318,8 @@ def test_s3_down_while_letters_are_read_never_decides_a_letter_on_missing_pages(
     write_letters(roster, scans, 1, seed=710)
     log = tmp_path / "ingest.log"
 
-    proc = start(["ingest", str(scans)], log)
-    try:
-        wait_until(lambda: pages_read() >= 1, 120, "the first page read", proc, log)
-        s3_through.down()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        s3_through.up()
+    proc = ingest_through_outage(scans, log, s3_through, lambda: pages_read() >= 1,
+                                 "the first page read")
     output = log.read_text()
     assert_nothing_final_from_the_outage()
     with session_scope() as session:
@@ -342,17 +347,8 @@ def test_a_blip_of_s3_mid_ingest_is_ridden_out_by_retries(
     write_letters(roster, scans, 1, seed=760)
     log = tmp_path / "ingest.log"
 
-    proc = start(["ingest", str(scans)], log)
-    try:
-        wait_until(lambda: pages_read() >= 1, 120, "the first page read", proc, log)
-        s3_through.down()
-        time.sleep(1.5)
-        s3_through.up()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        s3_through.up()
+    proc = ingest_through_outage(scans, log, s3_through, lambda: pages_read() >= 1,
+                                 "the first page read", blip=1.5)
     assert proc.returncode == 0, log.read_text()
     assert_each_letter_finished_once(1)
 
@@ -459,15 +455,8 @@ def test_database_down_mid_ingest_leaves_every_letter_for_recovery(
     write_letters(roster, scans, 1, seed=740)
     log = tmp_path / "ingest.log"
 
-    proc = start(["ingest", str(scans)], log, LETTERBRIDGE_DATABASE_URL=url)
-    try:
-        wait_until(lambda: pages_read() >= 1, 120, "the first page read", proc, log)
-        fwd.down()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        fwd.up()
+    proc = ingest_through_outage(scans, log, fwd, lambda: pages_read() >= 1,
+                                 "the first page read", LETTERBRIDGE_DATABASE_URL=url)
     output = log.read_text()
     assert proc.returncode == 1, output
     assert "the database could not be reached" in output.strip().splitlines()[-1], output

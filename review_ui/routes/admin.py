@@ -566,11 +566,7 @@ def invite(
         db.rollback()
         return _users_page(request, db, status_code=400, form=form, error=f"Not invited: {exc}.")
     settings = request.app.state.settings
-    link = f"{settings.base_url.rstrip('/')}/login?invite={token}"
-    sent = _send_link(
-        settings, invited,
-        accounts.invite_message(invited, link, settings, invited.invite_expires_at), "invitation",
-    )
+    link, sent = _send_invitation(settings, invited, token)
     # Shown once, on the page this redirect leads to; only the token's digest is kept.
     return redirect(
         request, "/admin/users",
@@ -595,11 +591,7 @@ def reissue_invite(request: Request, user_id: int, user: Admin, db: DB) -> Respo
     except accounts.AccountError as exc:
         db.rollback()
         return redirect(request, "/admin/users", f"No new invitation: {exc}.", error=True)
-    link = f"{settings.base_url.rstrip('/')}/login?invite={token}"
-    sent = _send_link(
-        settings, target,
-        accounts.invite_message(target, link, settings, target.invite_expires_at), "invitation",
-    )
+    link, sent = _send_invitation(settings, target, token)
     return redirect(
         request, "/admin/users",
         f"New invitation for {target.email}; the link works once, for "
@@ -645,6 +637,13 @@ def set_active(
     return redirect(
         request, "/admin/users", f"{target.email} {'enabled' if active == '1' else 'disabled'}."
     )
+
+
+def _send_invitation(settings, target: User, token: str) -> tuple[str, str]:  # Settings
+    """The invitation link for `token`, emailed when SMTP is set up: (link, what to tell)."""
+    link = f"{settings.base_url.rstrip('/')}/login?invite={token}"
+    message = accounts.invite_message(target, link, settings, target.invite_expires_at)
+    return link, _send_link(settings, target, message, "invitation")
 
 
 def _send_link(settings, target: User, message, what: str) -> str:  # Settings, EmailMessage

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_drawing import draw, to_screen
 from PIL import Image
 from sqlalchemy import select
 
@@ -34,24 +35,9 @@ def log_in(browser, server, email: str, password: str):  # playwright
     return context, page
 
 
-def to_screen(page, sheet_selector: str, box: tuple[int, int, int, int]):
-    """Image pixel box → screen points over the drawn page image."""
-    sheet = page.locator(sheet_selector)
-    sheet.scroll_into_view_if_needed()
-    bb = sheet.bounding_box()
-    scale = bb["width"] / PAGE_WIDTH
-    x0, y0, x1, y1 = box
-    return (bb["x"] + x0 * scale, bb["y"] + y0 * scale, bb["x"] + x1 * scale, bb["y"] + y1 * scale)
-
-
 def drag(page, points) -> None:
     """Draw with the mouse; the page posts the box and shows the answer in place."""
-    x0, y0, x1, y1 = points
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
-    page.mouse.move(x1, y1, steps=4)
-    page.mouse.up()
+    draw(page, points)
     page.wait_for_selector("#live:not(:empty)")
 
 
@@ -85,11 +71,11 @@ def test_mailroom_draws_a_box_releases_and_the_penpal_sees_it_burned_in(
     boxes = "#page-2 .sheet svg rect.redaction"
     assert page.locator(boxes).count() == 1  # the automatic phone box
     shot(page, "mailroom-2-letter")
-    drag(page, to_screen(page, "#page-2 .sheet", world.free_box))
+    drag(page, to_screen(page, "#page-2 .sheet", world.free_box, PAGE_WIDTH))
     assert page.locator(boxes).count() == 2
     assert "Box added." in page.inner_text(".flash")
 
-    drag(page, to_screen(page, "#page-2 .sheet", (300, 500, 420, 560)))
+    drag(page, to_screen(page, "#page-2 .sheet", (300, 500, 420, 560), PAGE_WIDTH))
     assert page.locator(boxes).count() == 3
     shot(page, "mailroom-3-letter-with-boxes")
     last = page.locator(boxes).nth(2)

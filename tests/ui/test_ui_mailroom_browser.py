@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from page_drawing import draw, to_screen
 from sqlalchemy import select
 
 from letters.redaction import find_redactions, verify_page
@@ -117,24 +118,6 @@ def stays_put(page) -> str:
 def still_put(page, url: str) -> None:
     assert page.url == url
     assert page.evaluate("window.__sameLoad") == "yes"
-
-
-def to_screen(page, selector: str, box: tuple[int, int, int, int], width: int):
-    sheet = page.locator(selector)
-    sheet.scroll_into_view_if_needed()
-    bb = sheet.bounding_box()
-    scale = bb["width"] / width
-    x0, y0, x1, y1 = box
-    return (bb["x"] + x0 * scale, bb["y"] + y0 * scale, bb["x"] + x1 * scale, bb["y"] + y1 * scale)
-
-
-def draw(page, points) -> None:
-    x0, y0, x1, y1 = points
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
-    page.mouse.move(x1, y1, steps=4)
-    page.mouse.up()
 
 
 def axe_blocking(page) -> list[str]:
