@@ -106,6 +106,21 @@ def wait_for_workers(api: str, pool: str, count: int, timeout: float = 120) -> N
     raise AssertionError(f"{count} workers did not join pool {pool}")
 
 
+def finished_runs(api: str, pool: str, count: int, timeout: float = 60) -> list[dict]:
+    """The pool's `process-sources` runs once `count` of them have ended (or as they are at
+    `timeout`)."""
+    deployment = httpx.get(f"{api}/deployments/name/process-sources/{pool}").json()
+    query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = httpx.post(f"{api}/flow_runs/filter", json=query).json()
+        ended = [r for r in runs if r["state_type"] in {"COMPLETED", "FAILED", "CRASHED",
+                                                         "CANCELLED"}]
+        if len(ended) >= count or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
+
+
 def runs_taken(worker_log: str) -> set[str]:
     """Flow runs a worker started. Two workers may both try one run; the server lets one
     through and tells the other to abort ("cannot transition to a PENDING state")."""
@@ -144,6 +159,9 @@ def test_two_workers_share_one_stream_and_take_no_letter_twice(
                               "--timeout", "900")
         assert "4 queued in 4 flow run(s)" in result.stdout
         assert "all 4 processed" in result.stdout
+        # A source is done a moment before its run reports its own end to Prefect: let the
+        # runs say so before the workers stop.
+        runs = finished_runs(prefect_api, pool, 4)
     finally:
         for proc in workers:
             stop_worker(proc)
@@ -160,9 +178,6 @@ def test_two_workers_share_one_stream_and_take_no_letter_twice(
                 .group_by(AuditEvent.item_id)).all())
             assert per_item == {i.id: 1 for i in items}, action
 
-    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
-    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
-        "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     assert sorted(r["state_type"] for r in runs) == ["COMPLETED"] * 4
     # The pool also runs its notify-outbox (and recovery) deployments: count the letters' runs.
     letter_runs = {r["id"] for r in runs}
