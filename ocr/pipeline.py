@@ -19,7 +19,7 @@ from ocr.preprocess import Prepared, PreprocessOptions, prepare, turned_over
 from ocr.tesseract import mean_confidence, ocr_image
 from ocr.types import OcrPage
 
-# When the ink could not tell which way up the page is (or OSD had to guess), a reading below
+# However the first turn was chosen (the ink's cues, OSD or a guess), a reading below
 # this mean confidence is checked against the page half a turn round. Measured: upright
 # pages read at 94–96 (typed, most hands) or 65–69 (the hardest hand), the same pages upside
 # down at 40–63.
@@ -39,9 +39,9 @@ def read_page(
 ) -> tuple[Prepared, OcrPage]:
     """Prepare → OCR. Word boxes are in `prepared.image` coordinates; a blank page skips OCR.
 
-    Which way up a page is, when its ink leaves that open, is settled by Tesseract's reading:
-    a page that reads badly has the middle of its page read again half a turn round, and is
-    read again whole only when that reads better. Then PP-OCR reads the upright page when
+    Which way up a page is, is settled by Tesseract's reading: a page that reads badly has the
+    middle of its page read again half a turn round, and is read again whole only when that
+    reads better (the ink's cues choose the first turn tried). Then PP-OCR reads the upright page when
     `rule` (default: `EngineRule()`, the settings' defaults) says Tesseract cannot vouch for
     it.
     """
@@ -49,12 +49,13 @@ def read_page(
     rule = rule or EngineRule()
     prepared = prepare(img, options, osd=False)
     h, w = prepared.image.shape[:2]
-    doubtful = prepared.orientation in ("unsure", "osd")
     if prepared.blank:
         page = OcrPage(width=w, height=h, language="", needs_transcription=False)
     else:
         page = ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
-        if doubtful and page.confidence < CHECK_TURN_BELOW:
+        # However the turn was chosen (the ink's cues can agree and be wrong: a typed page of
+        # short lines was turned upside down), a page that reads badly is checked.
+        if prepared.orientation and page.confidence < CHECK_TURN_BELOW:
             prepared, page = _check_turn(prepared, page, languages=languages, timeout=timeout)
         if rule.second_engine and not rule.tesseract_vouches(page):
             page = second_reading(prepared.ocr_image, page, languages=languages,

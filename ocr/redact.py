@@ -178,15 +178,36 @@ _MIXED = re.compile(r"(?=.*[2-46-9])(?=.*[^\W\d_])")
 _ORDINARY_MIXED = re.compile(r"(?i)^\d+(?:st|nd|rd|th|s|am|pm|a\.m\.|p\.m\.)$")
 
 
+# The sender's own number may be written in up to this many words ("#22 A8684", "11-A 4433").
+SENDER_NUMBER_WORDS = 3
+
+
+def _part_of_sender_number(words: Sequence[Word], index: int, sender: str) -> bool:
+    """Whether the word at `index`, alone or with its neighbours on its line, is exactly the
+    sender's own number (or holds it). Only a span that is the number excuses its words: a
+    number-like word beside the sender's number is not excused by it."""
+    word = words[index]
+    for start in range(max(0, index - SENDER_NUMBER_WORDS + 1), index + 1):
+        for end in range(index + 1, min(len(words), start + SENDER_NUMBER_WORDS) + 1):
+            span = words[start:end]
+            if any(w.line_key != word.line_key for w in span):
+                continue
+            joined = canonical_id("".join(w.text for w in span))
+            if joined == sender or (end - start == 1 and sender in joined):
+                return True
+    return False
+
+
 def mixed_words(words: Sequence[Word], *, sender_number: str | None = None) -> int:
-    """Words mixing letters and digits (other than 0, 1, 5) that are not ordinals or times."""
+    """Words mixing letters and digits (other than 0, 1, 5) that are not ordinals, times or
+    (part of) the sender's own number."""
     sender = sender_key(sender_number)
     count = 0
-    for word in words:
+    for index, word in enumerate(words):
         text = word.text.strip(".,;:!?()[]\"'")
         if not _MIXED.match(text) or _ORDINARY_MIXED.match(text):
             continue
-        if sender and sender in canonical_id(text):
+        if sender and _part_of_sender_number(words, index, sender):
             continue
         count += 1
     return count

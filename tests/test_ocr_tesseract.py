@@ -154,6 +154,22 @@ def test_upside_down_capitals_are_turned_by_the_reading() -> None:
     assert {"garden", "tomatoes", "thomas"} <= _words(result.text)
 
 
+def test_a_page_the_ink_turns_the_wrong_way_is_turned_back_by_the_reading(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN an upright typed letter whose ink cues agree, wrongly, that it is upside down (it
+    happened to a typed page of short lines: PP-OCR then read the upside-down page into
+    nonsense and the letter waited for a transcription) WHEN read_page runs THEN the poor
+    reading is checked half a turn round and the upright reading is kept."""
+    from ocr import preprocess
+
+    monkeypatch.setattr(preprocess, "estimate_geometry",
+                        lambda img, orient=True: preprocess.Geometry(180 if orient else 0, 0.0))
+    prepared, result = read_page(draw_page())
+    assert prepared.orientation == "ink"
+    assert result.rotation == 0 and result.confidence > 85
+    assert {"garden", "tomatoes", "thomas"} <= _words(result.text)
+
+
 @pytest.mark.real_ocr
 def test_a_replayed_reading_is_the_live_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN a page read live by Tesseract (words and OSD) WHEN the same page is read through

@@ -225,3 +225,17 @@ def test_a_pp_ocr_page_is_trusted_on_its_own_scale():
     for w in words:
         w.conf = 99.0
     assert not needs_human(OcrPage(words=words, confidence=99.0, engine="ppocr"))
+
+
+def test_verify_allows_the_senders_number_written_in_two_words_and_nothing_beside_it():
+    """GIVEN the sender's own number 22A8684 written "#22 A8684" (the way a typed letter's
+    header and signature wrote it; held as a leftover number-like word before) WHEN verified
+    THEN it passes; an identifier written next to it, or on its own, still fails."""
+    own = OcrPage(words=words_from("Linda Morris\n#22 A8684\nRespectfully, Linda #22 A8684"),
+                  confidence=95)
+    assert verify_page(WHITE, ocr=lambda img: own, sender_number="22A8684").passed
+    beside = OcrPage(words=words_from("#22 A8684 and X7Y9Z3"), confidence=95)
+    assert not verify_page(WHITE, ocr=lambda img: beside, sender_number="22A8684").passed
+    # Half of another number: "A8684" alone is not the sender's number.
+    other = OcrPage(words=words_from("#31 A8684"), confidence=95)
+    assert not verify_page(WHITE, ocr=lambda img: other, sender_number="22A8684").passed
