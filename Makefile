@@ -9,7 +9,9 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-
 	fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans \
 	fonts-breip fonts-bwht fonts-cabinsketch fonts-dancingscript fonts-ecolier-court \
 	fonts-femkeklaver fonts-havana fonts-joscelyn fonts-kaushanscript fonts-klee fonts-kristi \
-	fonts-leckerli-one fonts-lobster fonts-rufscript fonts-yusei-magic
+	fonts-leckerli-one fonts-lobster fonts-rufscript fonts-yusei-magic \
+	fonts-freefont-ttf fonts-crosextra-carlito fonts-crosextra-caladea fonts-urw-base35 \
+	fonts-noto-mono
 APT_TEST_PACKAGES := chromium
 export OMP_THREAD_LIMIT := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false

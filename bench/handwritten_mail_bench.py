@@ -59,7 +59,7 @@ TARGETS = {"routed": 0.95, "released": 0.50}
 INK_SHARE = 0.9
 MIN_ALIGNMENT = 0.3
 GROUPS = ("tuned on", "not tuned on")
-TYPED_GROUPS = ("typed",)
+TYPED_GROUPS = ("typed", "typed, not tuned on")
 TYPED_RESULTS = Path(__file__).parent / "results" / "typed_mail.md"
 # Issue 14: typed letters that should reach a pen pal released untouched, none with a leak.
 TYPED_TARGETS = {"routed": 0.95, "released": 0.95}
@@ -120,14 +120,17 @@ def _note(message: str) -> None:
 def make_cases(n_per_group: int, seed: int, roster, *, typed: bool = False) -> list[Case]:
     """`n_per_group` letters in the generator's own hands and as many in hands it does not use
     (each forced on the letter and its envelope), from matched writers, 1-2 pages each; or,
-    `typed`, 2 × `n_per_group` typed letters in typed envelopes (issue 14's typed mail)."""
+    `typed`, typed letters in typed envelopes (issue 14's typed mail): `n_per_group` in the
+    generator's typed faces and as many in typed faces it never uses
+    (`fonts.EXTRA_TYPED_FONTS`)."""
     matched = dict(roster.matches)
     senders = [p for p in roster.inmates if p.inmate_number in matched]
-    untuned = [f.key for f in fonts.EXTRA_HANDWRITING_FONTS if _installed(f.key)]
+    extra = fonts.EXTRA_TYPED_FONTS if typed else fonts.EXTRA_HANDWRITING_FONTS
+    untuned = [f.key for f in extra if _installed(f.key)]
     random.Random(seed).shuffle(untuned)
     cases = []
     for group in (TYPED_GROUPS if typed else GROUPS):
-        for i in range(n_per_group * (2 if typed else 1)):
+        for i in range(n_per_group):
             n = len(cases)
             sender = senders[n % len(senders)]
             kwargs = dict(seed=seed * 1000 + n, style="typed" if typed else "handwriting",

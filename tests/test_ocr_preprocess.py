@@ -126,3 +126,24 @@ _LONG_LETTER = [
     "Your friend always,",
     "Thomas",
 ]
+
+
+def test_an_envelope_in_a_hairline_typewriter_face_is_not_blank() -> None:
+    """GIVEN an envelope typed in a thin typewriter face (FreeMono, which nothing was tuned on)
+    on grey paper: shrunk by averaging, its strokes faded below the ink contrast and it was
+    taken for a blank back WHEN checked THEN it is not blank; an empty back with 300 specks
+    of dust is still blank."""
+    from letterbridge.samples import fonts
+    from letterbridge.samples.degrade import blank_back
+
+    envelope = draw_page(["FRANK REYES", "#87159-020", "FCI Pine Hollow", "P.O. Box 5300"],
+                         font=str(fonts.font_path("free-mono")), size=36, width=2850,
+                         height=1238, paper=205, top=100, spacing=52)
+    envelope = np.maximum(envelope, 60)  # a worn ribbon: dark grey, not black
+    assert not preprocess.is_blank(envelope)
+    rng = np.random.default_rng(5)
+    dusty = blank_back((3300, 2550), rng, front=draw_page(size=48))
+    for _ in range(300):
+        y, x, r = int(rng.integers(0, 3290)), int(rng.integers(0, 2540)), int(rng.integers(1, 5))
+        dusty[y:y + r, x:x + r] = int(rng.integers(30, 120))
+    assert preprocess.is_blank(dusty)

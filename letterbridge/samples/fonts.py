@@ -132,10 +132,30 @@ EXTRA_HANDWRITING_FONTS = [
              size_scale=0.84),
     FontSpec("havana", ("opentype/havana/Havana-Regular.otf",), "fonts-havana", latin1=False),
 ]
+# Typed faces the generator never draws with and nothing was tuned on: the typed-mail
+# benchmark's "not tuned on" group (a word processor's, a typewriter's and a book's faces).
+EXTRA_TYPED_FONTS = [
+    FontSpec("free-serif", ("truetype/freefont/FreeSerif.ttf",), "fonts-freefont-ttf"),
+    FontSpec("free-sans", ("truetype/freefont/FreeSans.ttf",), "fonts-freefont-ttf",
+             size_scale=0.94),
+    FontSpec("free-mono", ("truetype/freefont/FreeMono.ttf",), "fonts-freefont-ttf",
+             size_scale=0.92),
+    FontSpec("carlito", ("truetype/crosextra/Carlito-Regular.ttf",), "fonts-crosextra-carlito"),
+    FontSpec("caladea", ("truetype/crosextra/Caladea-Regular.ttf",), "fonts-crosextra-caladea"),
+    FontSpec("c059", ("opentype/urw-base35/C059-Roman.otf",), "fonts-urw-base35",
+             size_scale=0.9),
+    FontSpec("p052", ("opentype/urw-base35/P052-Roman.otf",), "fonts-urw-base35",
+             size_scale=0.92),
+    FontSpec("nimbus-mono", ("opentype/urw-base35/NimbusMonoPS-Regular.otf",),
+             "fonts-urw-base35", size_scale=0.92),
+    FontSpec("noto-mono", ("truetype/noto/NotoMono-Regular.ttf",), "fonts-noto-mono",
+             size_scale=0.88),
+]
 # Debian's handwriting faces that cannot write a letter at all (fonts-levien-typoscript has
 # no digits), so the benchmark leaves them out.
 UNUSABLE_HANDWRITING_PACKAGES = {"fonts-levien-typoscript": "no digits"}
-EXTRA_FONT_PACKAGES = sorted({spec.package for spec in EXTRA_HANDWRITING_FONTS})
+EXTRA_FONT_PACKAGES = sorted({spec.package for spec in [*EXTRA_HANDWRITING_FONTS,
+                                                         *EXTRA_TYPED_FONTS]})
 
 BOLD_SANS = FontSpec(
     "dejavu-sans-bold", ("truetype/dejavu/DejaVuSans-Bold.ttf",), "fonts-dejavu-core"
@@ -143,7 +163,8 @@ BOLD_SANS = FontSpec(
 
 ALL_FONTS = {
     spec.key: spec
-    for spec in [*TYPED_FONTS, *HANDWRITING_FONTS, *EXTRA_HANDWRITING_FONTS, BOLD_SANS]
+    for spec in [*TYPED_FONTS, *HANDWRITING_FONTS, *EXTRA_HANDWRITING_FONTS,
+                 *EXTRA_TYPED_FONTS, BOLD_SANS]
 }
 
 
