@@ -20,9 +20,7 @@ MODULES = {name: f"bench.{name}_bench" for name in ORDER}
 NOT_REMEASURED = [
     "**Not measured again after this round's changes** (their figures describe the code "
     "before them): *OCR* (2026-11-22: Tesseract alone; pages it cannot vouch for are now read "
-    "again by PP-OCR, see *Handwriting*), *redaction* (2026-11-22: before the number catch-all, "
-    "the PP-OCR hold thresholds and the first-reading check; see *PII formats*, *Handwritten "
-    "mail* and *Typed mail*, which go through the shipped path), *ops* (2026-11-27: before "
+    "again by PP-OCR, see *Handwriting*), *ops* (2026-11-27: before "
     "sessions, the outbox and the second engine).",
     "",
 ]
