@@ -4,8 +4,16 @@ One filesystem, so every move is an atomic rename:
 
     <folder>/                        the scanner drops files here
     <folder>/processing/<claim>/     files one run has taken; it holds <claim>.lock (flock)
+    <folder>/waiting/<source id>/    files stored as that source's original whose letters are
+                                     not finished (an outage stopped their run, or their runs
+                                     kept dying): recovery finishes them, the next run moves
+                                     them on
     <folder>/done/                   processed files (a clashing name gets -2, -3…)
     <folder>/quarantine/             files that could not be processed, + <name>.reason.txt
+
+A file is judged by what became of its source, never by how many runs it took: once its original
+is stored, the source's own steps decide (a fault of the file quarantines it with its reason; an
+outage never does, and recovery resumes it), and the file follows.
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ from pathlib import Path
 
 from intake.locks import try_flock
 from intake.sources import (
-    MAX_ATTEMPTS,
     UNFINISHED_SUFFIXES,
+    Outcome,
     UnusableFile,
     register_file,
     source_outcome,
@@ -47,6 +55,8 @@ SETTLE_SECONDS = 10.0
 LOOK_SECONDS = 2.0
 # `<name>.done` or `<name>.ready` beside a file says the writer finished it: taken at once.
 MARKER_SUFFIXES = (".done", ".ready")
+# In a claim: its last run was stopped by an outage, which is not an attempt (`orphaned_claims`).
+INTERRUPTED = ".interrupted"
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,12 @@ class FolderClaim:
             return []
         return sorted(p for p in self.path.iterdir() if not p.name.startswith("."))
 
+    def mark_interrupted(self) -> None:
+        """Say that this run was stopped by an outage (storage, the database): the run that
+        takes the claim over does not count it as an attempt."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / INTERRUPTED).touch()
+
     def release(self) -> None:
         """Let go. An empty claim disappears; one with files left waits for the next run."""
         if self.lock_fd < 0:
@@ -249,7 +265,7 @@ class FolderClaim:
 class FolderResult:
     done: list[str] = field(default_factory=list)  # source ids
     quarantined: list[str] = field(default_factory=list)  # source ids, or "" for unreadable
-    pending: list[str] = field(default_factory=list)  # source ids left for the next run
+    pending: list[str] = field(default_factory=list)  # source ids whose files wait in waiting/
 
 
 @dataclass
@@ -261,6 +277,10 @@ class HotFolder:
         return self.root / "processing"
 
     @property
+    def waiting(self) -> Path:
+        return self.root / "waiting"
+
+    @property
     def done(self) -> Path:
         return self.root / "done"
 
@@ -269,7 +289,7 @@ class HotFolder:
         return self.root / "quarantine"
 
     def ensure(self) -> None:
-        for folder in (self.root, self.processing, self.done, self.quarantine):
+        for folder in (self.root, self.processing, self.waiting, self.done, self.quarantine):
             folder.mkdir(parents=True, exist_ok=True)
 
     # claims ---------------------------------------------------------------------------
@@ -318,12 +338,16 @@ class HotFolder:
             if fd is None:
                 continue  # a live run is working on it
             attempts_file = folder / ".attempts"
+            interrupted = folder / INTERRUPTED
             try:
-                attempt = int(attempts_file.read_text() or "1") + 1
+                attempt = int(attempts_file.read_text() or "1")
             except (FileNotFoundError, ValueError):
-                attempt = 2
+                attempt = 1
+            if not interrupted.exists():  # a run an outage stopped was no attempt
+                attempt += 1
             with contextlib.suppress(FileNotFoundError):
                 attempts_file.write_text(str(attempt))
+            interrupted.unlink(missing_ok=True)
             claim = FolderClaim(self, folder.name, fd, attempt=attempt)
             if not claim.files():
                 claim.release()
@@ -381,30 +405,56 @@ class HotFolder:
                 self.quarantine_file(path, f"the file could not be read: {why}")
         return registered
 
-    def file_away(self, claim: FolderClaim, registered: dict[Path, str]) -> FolderResult:
-        """Move each file by what became of it: done/, quarantine/ (+ reason), or leave it.
+    def _file(self, path: Path, outcome: Outcome) -> None:
+        if outcome.status == "done":
+            move_no_clobber(path, self.done)
+        else:
+            self.quarantine_file(path, outcome.reason)
 
-        A file still pending stays in the claim for the next run, until MAX_ATTEMPTS.
+    def file_away(self, claim: FolderClaim, registered: dict[Path, str]) -> FolderResult:
+        """Move each file by what became of its source: done/, quarantine/ (+ reason), or,
+        while its letters are not finished, waiting/<source id>/.
+
+        A registered file's original is stored, so nothing is lost if it waits; whatever
+        stopped its run (an outage, a dead worker), recovery resumes the source. The file is
+        not given up on a count of runs, which an outage would run up in a minute.
         """
         result = FolderResult()
         for path, source_id in registered.items():
             if not path.exists():
                 continue
             outcome = source_outcome(source_id)
-            if outcome.status == "done":
-                move_no_clobber(path, self.done)
-                result.done.append(source_id)
-            elif outcome.status == "quarantined":
-                self.quarantine_file(path, outcome.reason)
-                result.quarantined.append(source_id)
-            elif claim.attempt >= MAX_ATTEMPTS:
-                self.quarantine_file(
-                    path, f"processing failed {claim.attempt} times (source {source_id}); "
-                    "the failed flow runs in the Prefect UI say why. Drop the file in the "
-                    "folder again to retry.")
-                result.quarantined.append(source_id)
-            else:
+            if outcome.status == "pending":
+                move_no_clobber(path, self.waiting / source_id)
                 result.pending.append(source_id)
+                continue
+            self._file(path, outcome)
+            getattr(result, outcome.status).append(source_id)
         return result
 
-
+    def file_away_waiting(self) -> FolderResult:
+        """Move the files in waiting/ whose source has finished since (recovery, or a person
+        in the mailroom) to done/ or quarantine/ (+ the source's reason). One run at a time:
+        another run filing them already is left to it."""
+        result = FolderResult()
+        if not self.waiting.is_dir():
+            return result
+        lock_fd = try_flock(self.waiting / ".lock")
+        if lock_fd is None:
+            return result
+        try:
+            for folder in sorted(p for p in self.waiting.iterdir()
+                                 if p.is_dir() and not p.name.startswith(".")):
+                files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+                outcome = source_outcome(folder.name) if files else Outcome("done")
+                if outcome.status == "pending":
+                    continue
+                for path in files:
+                    self._file(path, outcome)
+                if files:
+                    getattr(result, outcome.status).append(folder.name)
+                with contextlib.suppress(OSError):  # (a file moved in meanwhile: next time)
+                    folder.rmdir()
+        finally:
+            os.close(lock_fd)
+        return result

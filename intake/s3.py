@@ -2,13 +2,19 @@
 
 S3 (`s3_intake_prefix`, e.g. "intake/"):
 
-    intake/<name>                    dropped objects
-    intake/.claims/<name>            claim marker, written with If-None-Match: * so one worker wins
-    intake/processed/<name>          processed objects, tagged with their source id
-    intake/quarantine/<name>         objects that could not be processed (+ <name>.reason.txt)
+    intake/<name>                      dropped objects
+    intake/.claims/<name>              claim marker, written with If-None-Match: * so one wins
+    intake/waiting/<source id>/<name>  stored as that source's original, its letters not
+                                       finished: handed to a work pool (tagged
+                                       letterbridge-status=dispatched) or its run stopped, by an
+                                       outage say (=unfinished); filed away below once the
+                                       source finishes, whoever finishes it
+    intake/processed/<name>            processed objects, tagged with their source id
+    intake/quarantine/<name>           objects that could not be processed (+ <name>.reason.txt)
 
 Neither claim is the last line of defence: the database's unique SHA-256 on `source_files`
 is. A claim only keeps two workers from doing the same download and registration twice.
+Every move is a copy, then a delete: a worker that dies in between leaves two copies, never none.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from intake.sources import UNFINISHED_SUFFIXES, register_file, worker_id
 from storage.blobs import S3BlobStore, get_blob_store
 
 log = logging.getLogger(__name__)
+
+WAITING = "waiting/"
+_MISSING = {"NoSuchKey", "404", "NotFound"}
 
 # --- S3 prefix -------------------------------------------------------------------------
 
@@ -85,8 +94,9 @@ class S3Intake:
                 for obj in page.get("Contents", [])]
 
     def pending(self, limit: int = 100, *, unclaimed_only: bool = False) -> list[str]:
-        """Objects dropped at the top of the prefix, oldest first (processed/ and quarantine/
-        are folders below it, so listing stays one cheap call however much was processed).
+        """Objects dropped at the top of the prefix, oldest first (waiting/, processed/ and
+        quarantine/ are folders below it, so listing stays one cheap call however much was
+        processed).
 
         `unclaimed_only` also leaves out keys with a live claim (what the sensor asks).
         """
@@ -157,40 +167,82 @@ class S3Intake:
         self.client.download_file(self.bucket, key, str(target))
         return target
 
-    def file_away(self, key: str, *, status: str, source_id: str = "", reason: str = "") -> str:
-        """Move the object to processed/ or quarantine/ (tagged with its source id), then drop
-        the claim. Safe to repeat: a copy already made is recognised by its ETag."""
-
-
-        folder = "quarantine/" if status == "quarantined" else "processed/"
-        rel = self._rel(key)
+    def _head(self, key: str) -> dict | None:
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            return self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
-                self.release(key)  # filed away by an earlier attempt that died after the copy
-                return ""
+            if _error_code(exc) in _MISSING:
+                return None
             raise
-        target = f"{self.prefix}{folder}{rel}"
-        try:
-            existing = self.client.head_object(Bucket=self.bucket, Key=target)
-            if existing["ETag"] != head["ETag"]:  # same name, other bytes: keep both
-                stem, dot, ext = rel.rpartition(".")
-                target = (f"{self.prefix}{folder}{stem}-{source_id or uuid.uuid4().hex[:8]}"
-                          f"{dot}{ext}" if dot else f"{target}-{source_id}")
-        except ClientError as exc:
-            if _error_code(exc) not in {"NoSuchKey", "404", "NotFound"}:
-                raise
+
+    def _move(self, key: str, target: str, *, status: str, source_id: str,
+              reason: str = "") -> bool:
+        """Copy `key` to `target` (tagged with its status and source id), then delete `key`.
+        False when `key` went meanwhile (another worker moved it)."""
         tags = urlencode({"letterbridge-status": status, "letterbridge-source": source_id})
-        self.client.copy_object(Bucket=self.bucket, Key=target, TaggingDirective="REPLACE",
-                                Tagging=tags, CopySource={"Bucket": self.bucket, "Key": key})
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=target, TaggingDirective="REPLACE",
+                                    Tagging=tags, CopySource={"Bucket": self.bucket, "Key": key})
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                return False
+            raise
         if status == "quarantined":
             self.client.put_object(Bucket=self.bucket, Key=f"{target}.reason.txt",
                                    Body=(reason.rstrip() + "\n").encode(),
                                    ContentType="text/plain; charset=utf-8")
         self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True
+
+    def _is_waiting(self, key: str) -> bool:
+        return self._rel(key).startswith(WAITING)
+
+    def file_away(self, key: str, *, status: str, source_id: str = "", reason: str = "") -> str:
+        """Move a claimed object, or one in waiting/, to processed/ or quarantine/ (tagged with
+        its source id), then drop its claim. Safe to repeat: a copy already made is recognised
+        by its ETag, an object already moved is left alone."""
+        folder = "quarantine/" if status == "quarantined" else "processed/"
+        name = key.rsplit("/", 1)[-1]
+        head = self._head(key)
+        target = f"{self.prefix}{folder}{name}"
+        if head is not None:
+            existing = self._head(target)
+            if existing is not None and existing["ETag"] != head["ETag"]:
+                # Same name, other bytes: keep both.
+                stem, dot, ext = name.rpartition(".")
+                target = (f"{self.prefix}{folder}{stem}-{source_id or uuid.uuid4().hex[:8]}"
+                          f"{dot}{ext}" if dot else f"{target}-{source_id}")
+        moved = head is not None and self._move(key, target, status=status,
+                                                source_id=source_id, reason=reason)
+        if not self._is_waiting(key):
+            self.release(key)  # (gone already: filed by an earlier attempt that died after it)
+        return target if moved else ""
+
+    def hold(self, key: str, *, source_id: str, status: str) -> str:
+        """Move a claimed object whose bytes are stored as `source_id`'s original, but whose
+        letters are not finished, to waiting/<source id>/ and drop its claim: no poll takes it
+        again, and `file_away` files it once the source finishes. Safe to repeat (the same
+        source id is the same bytes, so a copy already there is the same object)."""
+        target = f"{self.prefix}{WAITING}{source_id}/{key.rsplit('/', 1)[-1]}"
+        moved = self._head(key) is not None and self._move(key, target, status=status,
+                                                           source_id=source_id)
         self.release(key)
-        return target
+        return target if moved else ""
+
+    def waiting(self, source_ids: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """Objects in waiting/, by source id: all of them, or only those of `source_ids`."""
+        top = f"{self.prefix}{WAITING}"
+        if source_ids is None:
+            objects = self._list(top, flat=False)
+        else:
+            objects = [obj for sid in dict.fromkeys(source_ids)
+                       for obj in self._list(f"{top}{sid}/", flat=False)]
+        found: dict[str, list[str]] = {}
+        for obj in objects:
+            source_id, _, name = obj["Key"][len(top):].partition("/")
+            if source_id and name:
+                found.setdefault(source_id, []).append(obj["Key"])
+        return found
 
     def register(self, keys: Iterable[str], work: Path, *,
                  uploaded_by: str = "s3-intake") -> dict[str, str]:

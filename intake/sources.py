@@ -23,8 +23,10 @@ from storage.blobs import get_blob_store, original_key, sha256_file
 from storage.db import audit, session_scope
 from storage.models import ItemStatus, MailItem, SourceFile, SourceStatus
 
-# A run that failed to finish its files this many times gives up on them: they go to quarantine
-# with a reason instead of being retried forever (the failed runs are in the Prefect UI).
+# A hot-folder claim whose runs died this many times holding it (killed, say by a file that
+# exhausts memory; a run an outage stopped is not counted) is not ingested by the hot folder
+# again: its stored files wait for recovery. No count of runs ever quarantines a file: only
+# what became of its source does (`source_outcome`).
 MAX_ATTEMPTS = 3
 # Names a writer is still busy with (browsers, rsync, some scanner drivers).
 UNFINISHED_SUFFIXES = {".part", ".partial", ".tmp", ".crdownload", ".filepart"}

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake import sources
-from intake.hot_folder import HotFolder, move_no_clobber, settled_files
+from intake.hot_folder import FolderResult, HotFolder, move_no_clobber, settled_files
 from intake.s3 import S3Intake
 from storage.db import session_scope
 from storage.models import MailItem, SourceFile
@@ -175,7 +175,8 @@ def test_files_are_filed_by_what_became_of_them(lb_home: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN four claimed files: one processed, one quarantined, one unfinished and one the
     process cannot read WHEN filed away THEN they go to done/, quarantine/ (with the reason),
-    stay for the next run, and quarantine/ ("could not be read") — none is lost."""
+    waiting/<its source id>/ (stored, not finished), and quarantine/ ("could not be read") —
+    none is lost."""
     hot = HotFolder(tmp_path / "hot")
     hot.ensure()
     names = ["ok.pdf", "bad.pdf", "later.pdf", "locked.pdf"]
@@ -206,15 +207,18 @@ def test_files_are_filed_by_what_became_of_them(lb_home: Path, tmp_path: Path,
         "the PDF is damaged (truncated)"
     assert "could not be read: Permission denied" in \
         (hot.quarantine / "locked.pdf.reason.txt").read_text()
-    assert [p.name for p in claim.files()] == ["later.pdf"]
+    assert claim.files() == []
     claim.release()
-    assert (hot.processing / claim.name / "later.pdf").is_file()
+    assert (hot.waiting / by_name["later.pdf"] / "later.pdf").is_file()
+    assert not hot.processing.exists() or not any(hot.processing.iterdir())
 
 
-def test_a_file_that_keeps_failing_ends_in_quarantine_not_in_a_loop(
+def test_a_stored_file_that_never_finishes_waits_for_its_source_not_in_a_loop(
         lb_home: Path, tmp_path: Path) -> None:
-    """GIVEN a file whose processing never finishes WHEN its claim reaches the last attempt
-    THEN it is quarantined with a reason pointing at the failed runs."""
+    """GIVEN a stored file whose processing never finishes WHEN its claim reaches the last
+    attempt THEN it is not quarantined on a count of runs: it leaves the claim (no run takes
+    it again) for waiting/; WHEN its source is then finished THEN the next look moves it to
+    done/, once."""
     hot = HotFolder(tmp_path / "hot")
     hot.ensure()
     (hot.root / "stuck.pdf").write_bytes(b"never finishes")
@@ -223,9 +227,18 @@ def test_a_file_that_keeps_failing_ends_in_quarantine_not_in_a_loop(
     registered = hot.register(claim)
     result = hot.file_away(claim, registered)
     claim.release()
-    assert len(result.quarantined) == 1
-    assert "processing failed 3 times" in (hot.quarantine / "stuck.pdf.reason.txt").read_text()
+    [source_id] = result.pending
+    assert not list(hot.quarantine.iterdir())
     assert not hot.processing.exists() or not any(hot.processing.iterdir())
+    assert not hot.has_orphaned_claims()
+    assert hot.file_away_waiting() == FolderResult()  # still unfinished: it stays
+    assert (hot.waiting / source_id / "stuck.pdf").is_file()
+    with session_scope() as session:
+        session.get(SourceFile, source_id).status = "done"
+    assert hot.file_away_waiting().done == [source_id]
+    assert [p.name for p in hot.done.iterdir()] == ["stuck.pdf"]
+    assert hot.file_away_waiting().done == []
+    assert not [p for p in hot.waiting.iterdir() if not p.name.startswith(".")]
 
 
 # --- S3 prefix: plain functions against moto's server ------------------------------------
@@ -418,9 +431,10 @@ def test_s3_intake_flow_takes_each_object_once(
 def test_s3_intake_can_hand_its_letters_to_the_work_pool(
         prefect_api: str, s3_settings: tuple, tmp_path: Path) -> None:
     """GIVEN the pool deployment and, under the prefix, one scan uploaded twice under two names
-    WHEN the S3 flow runs with `dispatch_to` THEN both objects move to processed/ tagged
-    "dispatched", the scan is one source, and one flow run for it waits in the pool; WHEN the
-    flow runs again THEN nothing new is queued."""
+    WHEN the S3 flow runs with `dispatch_to` THEN both objects move to waiting/<source id>/
+    tagged "dispatched" (not processed/: nothing has processed them yet), the scan is one
+    source, and one flow run for it waits in the pool, told where its objects wait; WHEN the
+    flow runs again THEN nothing new is queued and the objects still wait."""
     import httpx
 
     from flows.deployments import deploy_to_pool, pool_deployment_name
@@ -435,16 +449,24 @@ def test_s3_intake_can_hand_its_letters_to_the_work_pool(
     assert state.is_completed(), state.message
     with session_scope() as session:
         [source_id] = session.scalars(select(SourceFile.id)).all()
-    for name in ("scan-a.pdf", "scan-b.pdf"):
+    waiting = {f"mailroom/waiting/{source_id}/scan-a.pdf",
+               f"mailroom/waiting/{source_id}/scan-b.pdf"}
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket_name, Prefix="mailroom/")
+            ["Contents"]}
+    assert keys == waiting
+    for key in waiting:
         tags = {t["Key"]: t["Value"] for t in client.get_object_tagging(
-            Bucket=bucket_name, Key=f"mailroom/processed/{name}")["TagSet"]}
+            Bucket=bucket_name, Key=key)["TagSet"]}
         assert tags == {"letterbridge-status": "dispatched", "letterbridge-source": source_id}
     deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
     runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     assert [r["parameters"]["source_ids"] for r in runs] == [[source_id]]
+    assert runs[0]["parameters"]["s3_prefix"] == "mailroom/"
     assert s3_intake_flow(dispatch_to=pool_deployment_name(pool),
                           return_state=True).message == "nothing new"
+    assert {o["Key"] for o in client.list_objects_v2(Bucket=bucket_name, Prefix="mailroom/")
+            ["Contents"]} == waiting
 
 
 def test_the_worker_serves_what_the_settings_switch_on(
