@@ -59,9 +59,11 @@ def a_pool() -> tuple[str, str]:
 
     pool = f"letters-{uuid.uuid4().hex[:6]}"
     ensure_work_pool(pool)
+    # `_sync`: a test before this one in the same worker may leave an event loop running, and
+    # Prefect's dispatch would then hand back a coroutine.
     process_sources_flow.to_deployment(
-        name=pool, work_pool_name=pool, entrypoint_type=EntrypointType.MODULE_PATH,
-    ).apply(work_pool_name=pool)
+        name=pool, work_pool_name=pool, entrypoint_type=EntrypointType.MODULE_PATH, _sync=True,
+    ).apply(work_pool_name=pool, _sync=True)
     return pool, pool_deployment_name(pool)
 
 

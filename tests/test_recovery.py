@@ -165,7 +165,16 @@ def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
         while not leased_source_ids([source_id]):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
-        time.sleep(1)  # inside the batch: rendering or reading pages
+        # Inside the batch: its ingest subflow has started (on a slow machine the lease is
+        # taken well before that).
+        deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+        [batch] = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+            "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
+        while not httpx.post(f"{prefect_api}/flow_runs/filter", json={
+                "flow_runs": {"parent_flow_run_id": {"any_": [batch["id"]]}}}).json():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(0.5)
         stopped_at = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=25)
