@@ -149,11 +149,11 @@ def check_lease_follows_the_process(ids: list[str]) -> None:
 
 def letter_runs(api: str) -> list[dict]:
     """Prefect's flow runs of this test's letters (named `letter-<item id>`)."""
-    import httpx
+    from prefect_http import prefect_http
 
     with session_scope() as session:
         names = [f"letter-{item_id}" for item_id in session.scalars(select(MailItem.id))]
-    return httpx.post(f"{api}/flow_runs/filter", json={
+    return prefect_http.post(f"{api}/flow_runs/filter", json={
         "flow_runs": {"name": {"any_": names}}, "limit": 200}).json() if names else []
 
 
@@ -251,12 +251,12 @@ def test_worker_killed_mid_batch_and_restarted_finishes_the_hot_folder_exactly_o
 
 
 def hot_folder_run_states(api: str) -> list[str]:
-    import httpx
+    from prefect_http import prefect_http
 
     from flows.deployments import host_name
 
-    deployment = httpx.get(f"{api}/deployments/name/hot-folder/{host_name()}").json()
-    runs = httpx.post(f"{api}/flow_runs/filter", json={
+    deployment = prefect_http.get(f"{api}/deployments/name/hot-folder/{host_name()}").json()
+    runs = prefect_http.post(f"{api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     return [r["state_type"] for r in runs]
 
@@ -266,9 +266,9 @@ def test_recovery_marks_a_dead_processs_letter_runs_crashed(prefect_api: str, lb
     """GIVEN a letter whose flow run Prefect shows as Running, and a letter of another source
     WHEN recovery, holding the first source's lease, clears dead runs
     THEN that letter's run is Crashed with a reason, and the other letter's run is left alone."""
-    import httpx
     from prefect import get_client
     from prefect.states import Running
+    from prefect_http import prefect_http
 
     from flows.run_states import crash_dead_letter_runs
 
@@ -289,7 +289,7 @@ def test_recovery_marks_a_dead_processs_letter_runs_crashed(prefect_api: str, lb
                 for item_id in item_ids]
 
     assert crash_dead_letter_runs([source_id]) == 1
-    states = [httpx.get(f"{prefect_api}/flow_runs/{run.id}").json() for run in runs]
+    states = [prefect_http.get(f"{prefect_api}/flow_runs/{run.id}").json() for run in runs]
     assert states[0]["state_type"] == "CRASHED"
     assert "recovery resumed it" in states[0]["state"]["message"]
     assert states[1]["state_type"] == "RUNNING"

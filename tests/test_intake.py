@@ -353,13 +353,13 @@ def test_hot_folder_flow_turns_dropped_files_into_letters(
     assert counts.pop("quarantined") == 2
     assert sum(counts.values()) == 1 and set(counts) <= {"released", "needs_review"}
     # The admin's view: the run ends with tables of ids and outcomes, no names, no file names.
-    import httpx
+    from prefect_http import prefect_http
 
     with session_scope() as session:
         item_ids = list(session.scalars(select(MailItem.id)))
     tables = {}
     for key in ("hot-folder-intake", "ingest-summary"):  # the newest of each: this test's
-        [artifact] = httpx.post(f"{prefect_api}/artifacts/filter", timeout=30, json={
+        [artifact] = prefect_http.post(f"{prefect_api}/artifacts/filter", timeout=30, json={
             "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1,
         }).raise_for_status().json()
         tables[key] = str(artifact["data"])
@@ -435,7 +435,7 @@ def test_s3_intake_can_hand_its_letters_to_the_work_pool(
     tagged "dispatched" (not processed/: nothing has processed them yet), the scan is one
     source, and one flow run for it waits in the pool, told where its objects wait; WHEN the
     flow runs again THEN nothing new is queued and the objects still wait."""
-    import httpx
+    from prefect_http import prefect_http
 
     from flows.deployments import deploy_to_pool, pool_deployment_name
     from flows.intake import s3_intake_flow
@@ -458,8 +458,8 @@ def test_s3_intake_can_hand_its_letters_to_the_work_pool(
         tags = {t["Key"]: t["Value"] for t in client.get_object_tagging(
             Bucket=bucket_name, Key=key)["TagSet"]}
         assert tags == {"letterbridge-status": "dispatched", "letterbridge-source": source_id}
-    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
-    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+    deployment = prefect_http.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+    runs = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     assert [r["parameters"]["source_ids"] for r in runs] == [[source_id]]
     assert runs[0]["parameters"]["s3_prefix"] == "mailroom/"
@@ -503,7 +503,7 @@ def test_the_daily_print_batch_is_scheduled_by_the_server(
     """GIVEN the daily print batch switched on WHEN the worker registers its deployments THEN
     the Prefect server puts the next runs on the calendar at the cron's time — what makes the
     batch ready every morning without anyone starting it."""
-    import httpx
+    from prefect_http import prefect_http
 
     from config.settings import get_settings, reset_settings
     from flows.deployments import served_deployments, unscheduled
@@ -517,7 +517,7 @@ def test_the_daily_print_batch_is_scheduled_by_the_server(
     deadline = time.monotonic() + 45
     while unscheduled(["print-batch/daily"]) and time.monotonic() < deadline:
         time.sleep(1)
-    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+    runs = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [str(deployment_id)]}},
         "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
     assert runs, ("the server scheduled no print batch: its scheduler fails (Prefect 3.8 with "

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 from forwarder import Forwarder
+from prefect_http import prefect_http
 from sqlalchemy import select
 from test_intake import import_roster, s3_settings, write_letters  # noqa: F401
 from test_outages import s3_through  # noqa: F401
@@ -68,8 +68,8 @@ def a_pool() -> tuple[str, str]:
 
 
 def pool_runs(api: str, pool: str) -> list[dict]:
-    deployment = httpx.get(f"{api}/deployments/name/process-sources/{pool}").json()
-    return httpx.post(f"{api}/flow_runs/filter", json={
+    deployment = prefect_http.get(f"{api}/deployments/name/process-sources/{pool}").json()
+    return prefect_http.post(f"{api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
 
 
@@ -158,7 +158,7 @@ def test_an_object_whose_pool_run_was_lost_is_filed_once_recovery_finishes_it(
     assert s3_intake_flow(dispatch_to=deployment, return_state=True).is_completed()
     bad = source_of("bad.pdf")
     [run] = pool_runs(prefect_api, pool)
-    httpx.delete(f"{prefect_api}/flow_runs/{run['id']}").raise_for_status()
+    prefect_http.delete(f"{prefect_api}/flow_runs/{run['id']}").raise_for_status()
 
     assert recover_flow(min_age_seconds=0, label="test") == [bad.id]
     assert keys_under(client, bucket) == {f"mailroom/waiting/{bad.id}/bad.pdf"}

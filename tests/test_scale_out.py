@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from prefect_http import prefect_http
 from sqlalchemy import create_engine, func, select, text
 from test_intake import import_roster, write_letters
 
@@ -99,7 +99,7 @@ def stop_worker(proc: subprocess.Popen) -> None:
 def wait_for_workers(api: str, pool: str, count: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = httpx.post(f"{api}/work_pools/{pool}/workers/filter", json={}).json()
+        workers = prefect_http.post(f"{api}/work_pools/{pool}/workers/filter", json={}).json()
         if isinstance(workers, list) and len(workers) >= count:
             return
         time.sleep(0.5)
@@ -109,11 +109,11 @@ def wait_for_workers(api: str, pool: str, count: int, timeout: float = 120) -> N
 def finished_runs(api: str, pool: str, count: int, timeout: float = 60) -> list[dict]:
     """The pool's `process-sources` runs once `count` of them have ended (or as they are at
     `timeout`)."""
-    deployment = httpx.get(f"{api}/deployments/name/process-sources/{pool}").json()
+    deployment = prefect_http.get(f"{api}/deployments/name/process-sources/{pool}").json()
     query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
     deadline = time.monotonic() + timeout
     while True:
-        runs = httpx.post(f"{api}/flow_runs/filter", json=query).json()
+        runs = prefect_http.post(f"{api}/flow_runs/filter", json=query).json()
         ended = [r for r in runs if r["state_type"] in {"COMPLETED", "FAILED", "CRASHED",
                                                          "CANCELLED"}]
         if len(ended) >= count or time.monotonic() > deadline:
@@ -223,7 +223,7 @@ def test_a_run_whose_worker_is_killed_is_marked_crashed_by_the_server(
     pool = f"letters-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("LETTERBRIDGE_SILENT_RUN_SECONDS", "40")
     letterbridge("pool", "deploy", "--pool", pool)
-    automations = httpx.post(f"{prefect_api}/automations/filter", json={}).json()
+    automations = prefect_http.post(f"{prefect_api}/automations/filter", json={}).json()
     [automation] = [a for a in automations if a["name"] == ZOMBIE_AUTOMATION]
     assert automation["trigger"]["within"] == 40 and automation["trigger"]["posture"] == "Proactive"
 
@@ -232,11 +232,11 @@ def test_a_run_whose_worker_is_killed_is_marked_crashed_by_the_server(
     try:
         wait_for_workers(prefect_api, pool, 1)
         letterbridge("pool", "submit", str(scans), "--pool", pool, "--batch-size", "2")
-        deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+        deployment = prefect_http.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
         query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            runs = httpx.post(f"{prefect_api}/flow_runs/filter", json=query).json()
+            runs = prefect_http.post(f"{prefect_api}/flow_runs/filter", json=query).json()
             if runs and runs[0]["state_type"] == "RUNNING":
                 break
             time.sleep(0.5)
@@ -253,14 +253,14 @@ def test_a_run_whose_worker_is_killed_is_marked_crashed_by_the_server(
         run_id = runs[0]["id"]
         state = {}
         while time.monotonic() < killed_at + 150:
-            state = httpx.get(f"{prefect_api}/flow_runs/{run_id}").json()
+            state = prefect_http.get(f"{prefect_api}/flow_runs/{run_id}").json()
             if state["state_type"] != "RUNNING":
                 break
             time.sleep(2)
     finally:
         stop_worker(worker)
         # The server is shared by the whole test session: a 40 s window must not outlive us.
-        httpx.delete(f"{prefect_api}/automations/{automation['id']}")
+        prefect_http.delete(f"{prefect_api}/automations/{automation['id']}")
     assert state["state_type"] == "CRASHED", state["state_type"]
     assert "No heartbeat for 40 s" in state["state"]["message"]
     assert time.monotonic() - killed_at >= 30  # not before the window ran out
