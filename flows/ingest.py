@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prefect import allow_failure, flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
@@ -13,6 +15,8 @@ from flows.mail_item import TASK_OPTIONS, mail_item_flow, ocr_page
 from flows.run_states import crash_dead_letter_runs
 from letters import batch, intake, pages
 from storage.outages import is_outage
+
+log = logging.getLogger(__name__)
 
 
 @task(name="rasterise", task_run_name="rasterise-{source_id}", retries=1, **TASK_OPTIONS)
@@ -54,6 +58,14 @@ def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
     # because something around it did (the blob store, the database) stays for recovery.
     ready = [sid for sid, future in zip(source_ids, rendered, strict=True)
              if future.state.is_completed()]
+    for sid, future in zip(source_ids, rendered, strict=True):
+        error = None if future.state.is_completed() else future.state.result(
+            raise_on_failure=False)
+        if isinstance(error, BaseException) and is_outage(error):
+            try:  # so recovery does not count this run against the file
+                intake.note_interrupted(sid)
+            except Exception as exc:  # the database is what is down: the run still ends
+                log.warning("could not note the outage for %s (%s)", sid, type(exc).__name__)
     item_ids = [item_id for source_id in ready for item_id in split(source_id)]
     # One queue for both cores: each letter's pages, and each letter's own flow one letter
     # later, once its pages are (nearly always) read. A letter's routing, redaction and PDFs

@@ -10,6 +10,7 @@ work is live, so recovery takes an orphan once it is a minute old; sources whose
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_client
@@ -29,24 +30,29 @@ from prefect.context import FlowRunContext
 from flows.ingest import ingest_flow
 from flows.shutdown import POOL_FLOW, hand_back, hand_back_on_sigterm
 from intake.leases import RECOVER_MIN_AGE_SECONDS, lease_sources, unfinished_source_ids
+from letters.intake import resume_or_give_up
 
 log = logging.getLogger(__name__)
 
 
-def run_ingest(source_ids: list[str], label: str) -> tuple[list[str], list[str]]:
+def run_ingest(source_ids: list[str], label: str, *,
+               check: Callable[[list[str]], list[str]] | None = None,
+               ) -> tuple[list[str], list[str]]:
     """Run `ingest_flow` (a subflow when called in a flow) on the sources we can lease.
 
     Returns (ingested here, left alone because another live process holds them).
     A failed ingest is not raised: callers look at each source's outcome instead. A SIGTERM
     while the leases are held hands the run back and ends the process (`flows.shutdown`).
+    `check`, given the held sources, returns those to ingest (recovery's give-up rule).
     """
-    with lease_sources(source_ids) as held, hand_back_on_sigterm():
+    with lease_sources(source_ids) as leased, hand_back_on_sigterm():
+        held = check(leased) if leased and check is not None else leased
         if held:
             crash_dead_batch_runs(held)
             state = ingest_flow(held, label=label, return_state=True)
             if not state.is_completed():
                 log.warning("ingest %s ended %s", label, state.type.value)
-        return held, [sid for sid in source_ids if sid not in held]
+        return held, [sid for sid in source_ids if sid not in leased]
 
 
 def crash_dead_batch_runs(held: list[str], *, started_before_seconds: float = 60.0) -> int:
@@ -120,7 +126,7 @@ def recover_flow(min_age_seconds: float = RECOVER_MIN_AGE_SECONDS,
         orphans = [sid for sid in orphans if sid not in queued]
     if not orphans:
         return []
-    resumed, busy = run_ingest(orphans, label=f"recover-{label}")
+    resumed, busy = run_ingest(orphans, label=f"recover-{label}", check=resume_or_give_up)
     create_table_artifact(
         key="recovered-sources",
         table=[{"source": sid, "action": "resumed" if sid in resumed else "in progress elsewhere"}

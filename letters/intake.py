@@ -21,7 +21,7 @@ from ocr.images import encode_png
 from ocr.split import PageInfo, classify_page, split_run
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
-from storage.models import ItemStatus, MailItem, Page, SourceFile, SourceStatus
+from storage.models import AuditEvent, ItemStatus, MailItem, Page, SourceFile, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,57 @@ def quarantine_source(source_id: str, code: str, reason: str) -> None:
         session.flush()
         audit(session, "quarantined", item_id=item.id, source_id=source_id, code=code)
     log.warning("source %s quarantined: %s", source_id, code)
+
+
+# A file that was never split into letters is resumed by recovery at most this many times
+# after a run that ended without a word (its process died: killed, out of memory). Then it is
+# quarantined: a file that kills its worker would otherwise do so every minute, for ever.
+# A run stopped by an outage says so (`source_interrupted`) and does not count.
+MAX_SILENT_RESUMES = 3
+NOT_SPLIT = (SourceStatus.received, SourceStatus.rasterised)
+RESUME_EVENTS = ("source_resumed", "source_interrupted", "quarantined_file_retried")
+
+
+def resume_or_give_up(source_ids: list[str]) -> list[str]:
+    """Recovery's check, holding the sources' leases: the sources it may resume (each resume
+    is audited `source_resumed`); a file not yet split whose earlier resumes all ended
+    silently MAX_SILENT_RESUMES times is quarantined instead, with a reason in words."""
+    keep, give_up = [], []
+    with session_scope() as session:
+        for source_id in source_ids:
+            source = session.get(SourceFile, source_id)
+            if source is None or source.status not in NOT_SPLIT:
+                keep.append(source_id)
+                continue
+            events = session.execute(
+                select(AuditEvent.action, AuditEvent.detail)
+                .where(AuditEvent.action.in_(RESUME_EVENTS), AuditEvent.at >= source.created_at)
+                .order_by(AuditEvent.id)).all()
+            silent = 0
+            for action, detail in events:
+                if (detail or {}).get("source_id") != source_id:
+                    continue
+                if action == "quarantined_file_retried":  # taken in again: a fresh start
+                    silent = 0
+                else:
+                    silent += 1 if action == "source_resumed" else -1
+            if silent >= MAX_SILENT_RESUMES:
+                give_up.append(source_id)
+                continue
+            audit(session, "source_resumed", source_id=source_id)
+            keep.append(source_id)
+    for source_id in give_up:
+        quarantine_source(source_id, "processing_stopped", (
+            f"processing stopped {MAX_SILENT_RESUMES} times before the file was split into "
+            "letters, each time without an error (the worker may have died on it: see its "
+            "failed runs in the Prefect UI). Take it in again to retry."))
+    return keep
+
+
+def note_interrupted(source_id: str) -> None:
+    """A run stopped on this file by an outage: not a resume that counts against it."""
+    with session_scope() as session:
+        audit(session, "source_interrupted", source_id=source_id)
 
 
 def rasterise_source(source_id: str) -> list[dict]:

@@ -12,9 +12,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from lease_holder import HOLD_LEASE
+from prefect_http import prefect_http
 from sqlalchemy import select
 from test_intake import import_roster, write_letters
 from test_scale_out import letterbridge, wait_for_workers
@@ -167,10 +167,10 @@ def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
             time.sleep(0.2)
         # Inside the batch: its ingest subflow has started (on a slow machine the lease is
         # taken well before that).
-        deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
-        [batch] = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        deployment = prefect_http.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+        [batch] = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
             "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
-        while not httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        while not prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
                 "flow_runs": {"parent_flow_run_id": {"any_": [batch["id"]]}}}).json():
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
@@ -185,15 +185,15 @@ def test_a_pool_worker_stopped_with_sigterm_hands_its_run_back_at_once(
             worker.wait()
     assert worker.returncode == 0 and took < 15, (took, log.read_text()[-3000:])
     assert leased_source_ids([source_id]) == set()
-    deployment = httpx.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
-    [run] = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+    deployment = prefect_http.get(f"{prefect_api}/deployments/name/process-sources/{pool}").json()
+    [run] = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
         "deployments": {"id": {"any_": [deployment["id"]]}}}).json()
     assert (run["state_type"], run["state_name"]) == ("SCHEDULED", "AwaitingRetry"), run["state"]
-    children = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+    children = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
         "flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}).json()
     assert [c["name"].split("-")[0] for c in children] == ["ingest"]
     assert children[0]["state_type"] == "CRASHED"
-    letters = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+    letters = prefect_http.post(f"{prefect_api}/flow_runs/filter", json={
         "flow_runs": {"parent_flow_run_id": {"any_": [children[0]["id"]]}}}).json()
     assert all(r["state_type"] not in {"RUNNING", "PENDING"} for r in letters)
     with session_scope() as session:
@@ -210,10 +210,10 @@ def test_recovery_marks_the_batch_run_of_a_dead_worker_crashed(prefect_api: str,
     others are left alone."""
     from flows.recovery import crash_dead_batch_runs
 
-    flow = httpx.post(f"{prefect_api}/flows/", json={"name": "process-sources"}).json()
+    flow = prefect_http.post(f"{prefect_api}/flows/", json={"name": "process-sources"}).json()
 
     def running(sources: list[str]) -> str:
-        return httpx.post(f"{prefect_api}/flow_runs/", json={
+        return prefect_http.post(f"{prefect_api}/flow_runs/", json={
             "flow_id": flow["id"], "name": f"sources-test-{uuid.uuid4().hex[:6]}",
             "parameters": {"source_ids": sources},
             "state": {"type": "RUNNING", "name": "Running"}}).json()["id"]
@@ -223,7 +223,7 @@ def test_recovery_marks_the_batch_run_of_a_dead_worker_crashed(prefect_api: str,
     with lease_sources([ours]) as held:
         assert crash_dead_batch_runs(held) == 0  # both started under a minute ago
         assert crash_dead_batch_runs(held, started_before_seconds=0) == 1
-    states = {run: httpx.get(f"{prefect_api}/flow_runs/{run}").json()["state"]
+    states = {run: prefect_http.get(f"{prefect_api}/flow_runs/{run}").json()["state"]
               for run in (dead, shared)}
     assert states[dead]["type"] == "CRASHED" and "recovery" in states[dead]["message"]
     assert states[shared]["type"] == "RUNNING"
@@ -248,3 +248,61 @@ def test_the_workers_recovery_sensor_starts_a_run_only_for_an_unleased_orphan(
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert has_work()
+
+
+def test_a_file_whose_runs_die_silently_is_quarantined_after_three_resumes(
+        lb_home: Path) -> None:
+    """GIVEN a stored file never split into letters WHEN recovery resumes it and each run ends
+    without a word (its process died: killed, out of memory) THEN after three such resumes
+    it is quarantined with a reason in words instead of killing a worker every minute; a
+    run an outage stopped (`source_interrupted`) does not count; a split source is never
+    given up here (its letters have their own limit)."""
+    from letters.intake import MAX_SILENT_RESUMES, note_interrupted, resume_or_give_up
+
+    dying, split = a_source(1, age=120), a_source(2, age=120, status="split")
+    for n in range(MAX_SILENT_RESUMES):
+        assert resume_or_give_up([dying, split]) == [dying, split], n
+        if n == 0:
+            note_interrupted(dying)  # that one was S3 going away, not the file
+    assert resume_or_give_up([dying, split]) == [dying, split]
+    assert resume_or_give_up([dying, split]) == [split]
+    with session_scope() as session:
+        source = session.get(SourceFile, dying)
+        [item] = session.scalars(select(MailItem).where(MailItem.source_id == dying)).all()
+        assert source.status == "quarantined" and item.status == "quarantined"
+        assert item.review_reasons == ["processing_stopped"]
+        assert f"stopped {MAX_SILENT_RESUMES} times" in item.quarantine_reason
+        assert session.get(SourceFile, split).status == "split"
+    assert dying not in unfinished_source_ids()
+    from letters.mailroom import retry_quarantined
+    from storage.blobs import get_blob_store
+
+    get_blob_store().put("k1", b"%PDF-1.4 the original")
+    with session_scope() as session:  # the mailroom takes it in again: a fresh start
+        retry_quarantined(session, dying, actor="staff@example.org")
+    assert resume_or_give_up([dying]) == [dying]
+
+
+@pytest.mark.prefect
+def test_recovery_gives_up_on_a_file_whose_runs_keep_dying(
+        prefect_api: str, lb_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN an orphaned file whose every run dies before it is split (simulated: the ingest
+    ends having done nothing, as a killed process leaves it) WHEN the recovery flow runs
+    again and again THEN it resumes it three times, then quarantines it and stops."""
+    import flows.recovery
+    from letters.intake import MAX_SILENT_RESUMES
+
+    ran: list[list[str]] = []
+
+    class Dead:  # what a killed process leaves behind: nothing
+        def is_completed(self) -> bool:
+            return True
+
+    monkeypatch.setattr(flows.recovery, "ingest_flow",
+                        lambda ids, label, return_state: ran.append(list(ids)) or Dead())
+    source = a_source(3, age=120)
+    for _ in range(MAX_SILENT_RESUMES + 2):
+        flows.recovery.recover_flow(min_age_seconds=0, label="test")
+    assert ran == [[source]] * MAX_SILENT_RESUMES
+    with session_scope() as session:
+        assert session.get(SourceFile, source).status == "quarantined"
