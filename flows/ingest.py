@@ -56,11 +56,12 @@ def ingest_flow(source_ids: list[str], label: str = "batch") -> list[str]:
     wait(rendered)
     # A file whose rendering failed for a reason of its own was quarantined; one that failed
     # because something around it did (the blob store, the database) stays for recovery.
-    ready = [sid for sid, future in zip(source_ids, rendered, strict=True)
-             if future.state.is_completed()]
+    ready = []
     for sid, future in zip(source_ids, rendered, strict=True):
-        error = None if future.state.is_completed() else future.state.result(
-            raise_on_failure=False)
+        if future.state.is_completed():
+            ready.append(sid)
+            continue
+        error = future.state.result(raise_on_failure=False)
         if isinstance(error, BaseException) and is_outage(error):
             try:  # so recovery does not count this run against the file
                 intake.note_interrupted(sid)

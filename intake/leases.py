@@ -174,6 +174,7 @@ def _stopped_reason(runs: int) -> str:
     return f"processing failed {runs} time(s); " + ("recovery retries it" if runs < MAX_FAILED_RUNS
                                                      else "left for a person")
 
+
 def _failed_runs(item_id: ColumnElement) -> ScalarSelect:
     return (select(func.count(AuditEvent.id))
             .where(AuditEvent.item_id == item_id, AuditEvent.action == "processing_failed")

@@ -101,8 +101,8 @@ def resume_or_give_up(source_ids: list[str]) -> list[str]:
     for source_id in give_up:
         quarantine_source(source_id, "processing_stopped", (
             f"processing stopped {MAX_SILENT_RESUMES} times before the file was split into "
-            "letters, each time without an error (the worker may have died on it: see its "
-            "failed runs in the Prefect UI). Take it in again to retry."))
+            "letters, not by an outage (the worker may have died on it, or a step kept "
+            "failing: see its runs in the Prefect UI). Take it in again to retry."))
     return keep
 
 

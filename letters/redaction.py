@@ -199,11 +199,13 @@ def find_redactions(item_id: str) -> list[int]:
         for page in item.pages:
             if not page.clean_key:
                 continue
-            if page.kind == PageKind.letter and page.words_key:
+            words = (load_words(page).words if page.kind == PageKind.letter and page.words_key
+                     else None)
+            if words is not None:
                 for old in [r for r in page.redactions if r.made_by == "auto"]:
                     session.delete(old)
                 session.flush()
-                findings = find_details(load_words(page).words, context)
+                findings = find_details(words, context)
                 for cover in covers_from_findings(findings):
                     x0, y0, x1, y1 = cover.box
                     session.add(Redaction(page_id=page.id, kind=cover.kind, x0=x0, y0=y0,
@@ -219,8 +221,8 @@ def find_redactions(item_id: str) -> list[int]:
             # again, but what was read must pass the checks a re-read would (check_reading).
             has_boxes = any(r.active for r in page.redactions)
             page.verified = page.kind != PageKind.letter or (
-                not has_boxes and page.words_key != ""
-                and check_reading(load_words(page).words, images[page.id][1], context).passed)
+                not has_boxes and words is not None
+                and check_reading(words, images[page.id][1], context).passed)
             if not page.verified:
                 to_verify.append(page.id)
         # Checking the burned pages changes no box: the PDFs are made now, from the images

@@ -39,11 +39,11 @@ def read_page(
 ) -> tuple[Prepared, OcrPage]:
     """Prepare → OCR. Word boxes are in `prepared.image` coordinates; a blank page skips OCR.
 
-    Which way up a page is, is settled by Tesseract's reading: a page that reads badly has the
-    middle of its page read again half a turn round, and is read again whole only when that
-    reads better (the ink's cues choose the first turn tried). Then PP-OCR reads the upright page when
-    `rule` (default: `EngineRule()`, the settings' defaults) says Tesseract cannot vouch for
-    it.
+    Which way up a page is, is settled by Tesseract's reading (the ink's cues only choose the
+    first turn tried): a page that reads badly has the middle of its page read again half a
+    turn round, and is read again whole only when that reads better. Then PP-OCR reads the
+    upright page when `rule` (default: `EngineRule()`, the settings' defaults) says Tesseract
+    cannot vouch for it.
     """
     started = time.perf_counter()
     rule = rule or EngineRule()
@@ -53,8 +53,8 @@ def read_page(
         page = OcrPage(width=w, height=h, language="", needs_transcription=False)
     else:
         page = ocr_image(prepared.ocr_image, languages=languages, timeout=timeout)
-        # However the turn was chosen (the ink's cues can agree and be wrong: a typed page of
-        # short lines was turned upside down), a page that reads badly is checked.
+        # The ink's cues can agree and be wrong (a typed page of short lines was turned upside
+        # down): a page that reads badly is checked however its turn was chosen.
         if prepared.orientation and page.confidence < CHECK_TURN_BELOW:
             prepared, page = _check_turn(prepared, page, languages=languages, timeout=timeout)
         if rule.second_engine and not rule.tesseract_vouches(page):

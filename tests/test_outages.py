@@ -292,6 +292,10 @@ def test_s3_down_mid_ingest_leaves_the_letters_for_recovery_which_finishes_them_
     # Prefect logs each failed task's traceback; the command itself ends with words.
     assert "2 file(s) not finished" in output.strip().splitlines()[-1], output
     assert_nothing_final_from_the_outage()
+    with session_scope() as session:  # said, so recovery does not count these runs against them
+        noted = {detail["source_id"] for detail in session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "source_interrupted"))}
+        assert noted == set(session.scalars(select(SourceFile.id)))
 
     result = letterbridge("recover")
     assert result.returncode == 0, result.stdout + result.stderr
