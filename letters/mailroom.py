@@ -270,7 +270,7 @@ def recheck(session: Session, item: MailItem) -> list[PageProblem]:
         problems = []
         if covers or not page.verified:  # a page with no box went out as the finders saw it
             result = check_burned(decode_png(store.get(page.redacted_key)), covers, context,
-                                  engine=load_words(page).engine)
+                                  engine=load_words(page).engine, language=page.language)
             problems = list(result.problems)
             if not result.passed:
                 record_failed_check(session, page, result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from config.settings import get_settings
 from letters.intake import NotReady
@@ -13,6 +14,7 @@ from ocr.errors import OcrFailed
 from ocr.images import decode_png, encode_png
 from ocr.pipeline import read_page
 from ocr.preprocess import prepare
+from ocr.tesseract import AUTO, reading_languages
 from ocr.types import OcrPage
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
@@ -27,6 +29,22 @@ def item_page_ids(item_id: str, *, only_missing_ocr: bool = False) -> list[int]:
         return list(session.scalars(query))
 
 
+def page_languages(session: Session, page: Page, setting: str) -> str:
+    """The languages to read `page` with. Under "auto" (English first, Spanish again where the
+    page reads Spanish): an envelope is read with both at once, since a sender block is too
+    little prose to tell its language by (3 of 8 English envelopes guessed Spanish, each then
+    read twice); a letter page whose letter already has a page read as Spanish is read as
+    Spanish at once, instead of English first and then again."""
+    if setting != AUTO:
+        return setting
+    if page.kind == PageKind.envelope:
+        return "eng+spa"
+    spanish = session.scalar(select(Page.id).where(
+        Page.item_id == page.item_id, Page.kind == PageKind.letter, Page.language == "spa",
+        Page.words_key != "").limit(1))
+    return reading_languages(setting, "spa" if spanish is not None else "")
+
+
 def ocr_page(page_id: int) -> float:
     """Preprocess and OCR one page; store the clean image and the words. Returns confidence."""
     settings = get_settings()
@@ -35,16 +53,17 @@ def ocr_page(page_id: int) -> float:
         if page.words_key:
             return page.confidence
         item_id, index, image_key, kind = page.item_id, page.index, page.image_key, page.kind
+        languages = page_languages(session, page, settings.ocr_languages)
     store = get_blob_store()
     img = decode_png(store.get(image_key))
     try:
         if kind == PageKind.envelope:
             # Turned upright by its stamp (letter-page cues misread some) and read by Tesseract;
             # routing asks PP-OCR to read it again when the roster does not confirm the reading.
-            prepared, result = read_envelope(img, languages=settings.ocr_languages,
+            prepared, result = read_envelope(img, languages=languages,
                                              timeout=settings.ocr_page_timeout_seconds)
         else:
-            prepared, result = read_page(img, languages=settings.ocr_languages,
+            prepared, result = read_page(img, languages=languages,
                                          timeout=settings.ocr_page_timeout_seconds,
                                          rule=EngineRule.from_settings(settings))
         failure = ""

@@ -25,6 +25,7 @@ from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
 from ocr.images import decode_png, encode_png
 from ocr.pdfbuild import searchable_pdf
+from ocr.tesseract import reading_languages
 from ocr.pii import Finding, find_in_text, find_pii
 from ocr.redact import (
     Cover,
@@ -233,11 +234,13 @@ def find_redactions(item_id: str) -> list[int]:
 
 
 def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext, *,
-                 engine: str = TESSERACT) -> Verification:
+                 engine: str = TESSERACT, language: str = "") -> Verification:
     """Fail closed: OCR the burned page again and run the finders on what is still readable.
 
     The page is read again by the engine that read it first: re-reading a handwritten page
     with Tesseract proves nothing, since Tesseract could not read it in the first place.
+    Under `ocr_languages = "auto"` it is read in the `language` its first reading found (an
+    English page with English alone), so the bands are not read twice.
     Its problems say what was found (kinds and counts, never values), its regions where, in
     the page's coordinates.
     """
@@ -246,7 +249,8 @@ def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext, *
     bands = bands_of(burned, [c.box for c in covers])
     result = verify_burned(
         bands.image,
-        ocr=lambda img: read_with(engine, img, languages=settings.ocr_languages,
+        ocr=lambda img: read_with(engine, img,
+                                  languages=reading_languages(settings.ocr_languages, language),
                                   timeout=settings.ocr_page_timeout_seconds),
         **context.as_kwargs(),
     )
@@ -282,7 +286,8 @@ def verify_page(page_id: int) -> bool:
         reading = load_words(page)
     first = check_reading(reading.words, burned, context)
     # No transaction is held while OCR runs.
-    result = (check_burned(burned, covers, context, engine=reading.engine) if covers
+    result = (check_burned(burned, covers, context, engine=reading.engine,
+                            language=reading.language) if covers
               else Verification(True))
     result = Verification(first.passed and result.passed, first.problems + result.problems,
                           first.regions + result.regions)

@@ -63,3 +63,24 @@ def test_text_is_invisible(tmp_path: Path) -> None:
     (rendered,) = tmp_path.glob("r*.pgm")
     data = rendered.read_bytes()
     assert min(data[-(425 * 550):]) > 250
+
+
+def test_each_page_image_is_our_jpeg_as_it_is_and_equal_pages_share_one(tmp_path: Path) -> None:
+    """GIVEN three pages, two of them the same image WHEN the PDF is built THEN each page's
+    image is the JPEG we encoded, byte for byte (embedded, not decoded and re-encoded), and
+    the two equal pages share one image object."""
+    from ocr.pdfbuild import _jpeg
+
+    words = [Word("Dear", 95, 300, 300, 520, 360)]
+    same, other = _page_with(words), _page_with([Word("x", 95, 900, 900, 1400, 1300)])
+    path = tmp_path / "p.pdf"
+    path.write_bytes(searchable_pdf([(same, words), (other, []), (same, words)]))
+    reader = PdfReader(path)
+    streams = []
+    for page in reader.pages:
+        ((_name, xobject),) = page["/Resources"]["/XObject"].items()
+        image = xobject.get_object()
+        assert image["/Filter"] in ("/DCTDecode", ["/DCTDecode"])
+        streams.append((xobject.idnum, image.get_data()))
+    assert [data for _, data in streams] == [_jpeg(same), _jpeg(other), _jpeg(same)]
+    assert streams[0][0] == streams[2][0] != streams[1][0]

@@ -1,0 +1,89 @@
+"""Which languages Tesseract reads a page with under `ocr_languages = "auto"` (the default):
+English first, and a page's own language once it is known, so no page is read twice for it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from letters.pages import page_languages
+from letters.redaction import PiiContext, check_burned
+from ocr import tesseract
+from ocr.redact import Cover
+from ocr.tesseract import reading_languages
+from storage.db import session_scope
+from storage.models import MailItem, Page, PageKind, SourceFile
+
+
+@pytest.mark.parametrize(("setting", "known", "expected"), [
+    ("auto", "", "auto"),
+    ("auto", "eng", "eng"),
+    ("auto", "spa", "spa+eng"),
+    ("eng+spa", "eng", "eng+spa"),  # a setting other than "auto" is used as it is
+    ("eng", "spa", "eng"),
+])
+def test_a_known_language_is_read_at_once_only_under_auto(setting, known, expected) -> None:
+    assert reading_languages(setting, known) == expected
+
+
+def _letter(session, languages: list[str]) -> list[Page]:
+    source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
+                        blob_key="originals/a", status="done")
+    session.add(source)
+    session.flush()
+    item = MailItem(source_id=source.id, first_source_page=1, status="processing")
+    session.add(item)
+    session.flush()
+    pages = [Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key="e")]
+    for n, language in enumerate(languages, start=2):
+        pages.append(Page(item_id=item.id, index=n, kind=PageKind.letter, image_key=f"p{n}",
+                          language=language, words_key=f"w{n}" if language else ""))
+    session.add_all(pages)
+    session.flush()
+    return pages
+
+
+def test_a_letter_read_as_spanish_has_its_other_pages_read_as_spanish_at_once(
+        lb_home: Path) -> None:
+    """GIVEN a letter whose first page read Spanish WHEN its next page is read under "auto"
+    THEN it is read with spa+eng at once; a page of an English letter is read English first;
+    an envelope with both languages at once (too little prose to tell); a setting other than
+    "auto" is used as it is."""
+    with session_scope() as session:
+        envelope, _read, unread = _letter(session, ["spa", ""])
+        assert page_languages(session, unread, "auto") == "spa+eng"
+        assert page_languages(session, envelope, "auto") == "eng+spa"
+        assert page_languages(session, unread, "eng+spa") == "eng+spa"
+        _, _read, english_unread = _letter(session, ["eng", ""])
+        assert page_languages(session, english_unread, "auto") == "auto"
+
+
+def test_a_burned_page_is_read_again_in_the_language_its_first_reading_found(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a burned page under "auto" WHEN it is checked THEN its bands are read once, with
+    the language its first reading found: English alone for an English page, spa+eng for a
+    Spanish one (not English first and Spanish again)."""
+    page = np.full((900, 1700), 255, np.uint8)
+    cv2.putText(page, "Dear Ana, all is well here.", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.6,
+                0, 3)
+    box = (120, 560, 700, 610)
+    cv2.putText(page, "my code is", (120, 600), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+    page[box[1]:box[3], 800:1300] = 0
+    read_with = []
+    run = tesseract.run_tesseract
+
+    def spy(img, **options):
+        read_with.append(options["lang"])
+        return run(img, **options)
+
+    monkeypatch.setattr(tesseract, "run_tesseract", spy)
+    for language, expected in (("eng", ["eng"]), ("spa", ["spa+eng"])):
+        read_with.clear()
+        result = check_burned(page, [Cover("manual", (800, 560, 1300, 610))], PiiContext(),
+                              language=language)
+        assert result.passed, result.problems
+        assert read_with == expected
