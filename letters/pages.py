@@ -30,15 +30,12 @@ def item_page_ids(item_id: str, *, only_missing_ocr: bool = False) -> list[int]:
 
 
 def page_languages(session: Session, page: Page, setting: str) -> str:
-    """The languages to read `page` with. Under "auto" (English first, Spanish again where the
-    page reads Spanish): an envelope is read with both at once, since a sender block is too
-    little prose to tell its language by (3 of 8 English envelopes guessed Spanish, each then
-    read twice); a letter page whose letter already has a page read as Spanish is read as
-    Spanish at once, instead of English first and then again."""
-    if setting != AUTO:
+    """The languages to read a letter page with. Under "auto" (English first, Spanish again
+    where the page reads Spanish), a page whose letter already has a page read as Spanish is
+    read as Spanish at once, instead of English first and then again. (An envelope under
+    "auto" is read with both at once: `ocr.envelope.read_envelope`.)"""
+    if setting != AUTO or page.kind != PageKind.letter:
         return setting
-    if page.kind == PageKind.envelope:
-        return "eng+spa"
     spanish = session.scalar(select(Page.id).where(
         Page.item_id == page.item_id, Page.kind == PageKind.letter, Page.language == "spa",
         Page.words_key != "").limit(1))

@@ -25,7 +25,6 @@ from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
 from ocr.images import decode_png, encode_png
 from ocr.pdfbuild import searchable_pdf
-from ocr.tesseract import reading_languages
 from ocr.pii import Finding, find_in_text, find_pii
 from ocr.redact import (
     Cover,
@@ -37,6 +36,7 @@ from ocr.redact import (
     words_after_redaction,
 )
 from ocr.redact import verify_page as verify_burned
+from ocr.tesseract import reading_languages
 from ocr.types import OcrPage, Word, words_to_text
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope

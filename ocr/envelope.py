@@ -28,6 +28,7 @@ from ocr.inmate_number_patterns import (
 from ocr.pipeline import read_page, second_reading
 from ocr.preprocess import Prepared, PreprocessOptions, find_paper, for_ocr, rotate_right_angle
 from ocr.reply_codes import find_codes
+from ocr.tesseract import AUTO
 from ocr.types import OcrPage, Word
 
 # --- is it an envelope? ---------------------------------------------------------------
@@ -120,7 +121,13 @@ def read_envelope(
     stamp when the stamp is clear (the letter-page orientation cues are then skipped), else
     `read_page` as is. Returns (Prepared, OcrPage) like `read_page`; `rotation` records the turn
     applied. Whether PP-OCR reads it again (`read_envelope_again`) depends on whether the
-    roster confirms what Tesseract read: `letters.routing` decides."""
+    roster confirms what Tesseract read: `letters.routing` decides.
+
+    `languages="auto"` reads with English and Spanish at once: a sender block is too little
+    prose to tell its language by (3 of 8 English envelopes guessed Spanish, each of them then
+    read twice)."""
+    if languages == AUTO:
+        languages = "eng+spa"
     rule = EngineRule.tesseract_only()
     turn = envelope_rotation(img)
     if turn is None:
