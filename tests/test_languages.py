@@ -3,12 +3,12 @@ English first, and a page's own language once it is known, so no page is read tw
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from stored_items import new_item
 
 from letters.pages import page_languages
 from letters.redaction import PiiContext, check_burned
@@ -16,7 +16,7 @@ from ocr import tesseract
 from ocr.redact import Cover
 from ocr.tesseract import reading_languages
 from storage.db import session_scope
-from storage.models import MailItem, Page, PageKind, SourceFile
+from storage.models import Page, PageKind
 
 
 @pytest.mark.parametrize(("setting", "known", "expected"), [
@@ -31,13 +31,7 @@ def test_a_known_language_is_read_at_once_only_under_auto(setting, known, expect
 
 
 def _letter(session, languages: list[str]) -> list[Page]:
-    source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
-                        blob_key="originals/a", status="done")
-    session.add(source)
-    session.flush()
-    item = MailItem(source_id=source.id, first_source_page=1, status="processing")
-    session.add(item)
-    session.flush()
+    item = new_item(session)
     pages = [Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key="e")]
     for n, language in enumerate(languages, start=2):
         pages.append(Page(item_id=item.id, index=n, kind=PageKind.letter, image_key=f"p{n}",

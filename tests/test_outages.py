@@ -18,6 +18,7 @@ import pytest
 from forwarder import Forwarder
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from stored_items import new_item
 from test_exactly_once import start, stop, wait_until
 from test_intake import import_roster, write_letters
 
@@ -102,13 +103,7 @@ def test_the_forwarder_forwards_refuses_cuts_and_resumes(echo_port: int) -> None
 
 def a_letter_with_an_unread_page() -> str:
     with session_scope() as session:
-        source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
-                            blob_key="originals/a", status="done")
-        session.add(source)
-        session.flush()
-        item = MailItem(source_id=source.id, first_source_page=1, status="processing")
-        session.add(item)
-        session.flush()
+        item = new_item(session)
         session.add_all([
             Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key="p1",
                  clean_key="c1", words_key="w1", stage="ocr"),

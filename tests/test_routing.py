@@ -3,12 +3,12 @@ what Tesseract read (letters.routing.tesseract_vouches)."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
+from stored_items import new_item
 
 from letterbridge.samples import make_letter, make_roster
 from letters import pages, routing
@@ -21,7 +21,7 @@ from postal.matching import MatchDecision, MatchOutcome
 from postal.roster import import_roster
 from storage.blobs import get_blob_store
 from storage.db import session_scope
-from storage.models import AuditEvent, MailItem, Page, PageKind, SourceFile, Volunteer
+from storage.models import AuditEvent, MailItem, Page, PageKind, Volunteer
 
 ROSTER = make_roster(12, seed=0)
 TYPED = ROSTER.inmates[0]  # federal: 75176-456
@@ -56,13 +56,7 @@ def envelope_item(person, *, style: str, seed: int) -> str:
     """A mail item holding one scanned envelope, as splitting leaves it (image, no reading)."""
     letter = make_letter(person, seed=seed, style=style, n_pages=1, pii=False)
     with session_scope() as session:
-        source = SourceFile(sha256=uuid.uuid4().hex * 2, filename="scan.pdf", size=1,
-                            blob_key="originals/a", status="done")
-        session.add(source)
-        session.flush()
-        item = MailItem(source_id=source.id, first_source_page=1, status="processing")
-        session.add(item)
-        session.flush()
+        item = new_item(session)
         key = get_blob_store().put(f"items/{item.id}/page-1.png", encode_png(letter.pages[0]),
                                    "image/png")
         session.add(Page(item_id=item.id, index=1, kind=PageKind.envelope, image_key=key))
