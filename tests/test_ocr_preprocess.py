@@ -147,3 +147,22 @@ def test_an_envelope_in_a_hairline_typewriter_face_is_not_blank() -> None:
         y, x, r = int(rng.integers(0, 3290)), int(rng.integers(0, 2540)), int(rng.integers(1, 5))
         dusty[y:y + r, x:x + r] = int(rng.integers(30, 120))
     assert preprocess.is_blank(dusty)
+
+
+@pytest.mark.parametrize("shape", [(3300, 2550), (3301, 2551), (1238, 2850), (150, 2000),
+                                   (400, 300)])
+def test_each_block_keeps_its_darkest_pixel(shape) -> None:
+    """GIVEN a page of any size WHEN shrunk for the blank test THEN each pixel of the small
+    copy is the darkest pixel of its block, blocks that do not fit whole are left out, and a
+    page already about that narrow is kept as it is."""
+    from ocr.preprocess import WORK_WIDTH, _darkest_small
+
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    small = _darkest_small(img)
+    n = round(shape[1] / WORK_WIDTH)
+    if n <= 1:
+        assert small is img
+        return
+    h, w = shape[0] // n, shape[1] // n
+    expected = img[:h * n, :w * n].reshape(h, n, w, n).min(axis=(1, 3))
+    assert small.shape == (h, w) and np.array_equal(small, expected)
