@@ -47,8 +47,8 @@ class Settings(BaseSettings):
 
     # OCR
     # "auto": English first, a page that reads Spanish again with Spanish (and the rest of its
-    # letter at once); same CER as "eng+spa", ~23 % less Tesseract CPU on English pages
-    # (bench/results/ocr.md, bench/results/ingest.md). Or any Tesseract -l value ("eng+spa").
+    # letter at once); on typed pages the same CER as "eng+spa" for ~13 % less Tesseract CPU on
+    # an English page (bench/results/ingest.md). Or any Tesseract -l value ("eng+spa").
     ocr_languages: str = "auto"
     ocr_dpi: int = 300
     ocr_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))

@@ -38,7 +38,7 @@ def page_languages(session: Session, page: Page, setting: str) -> str:
         return setting
     spanish = session.scalar(select(Page.id).where(
         Page.item_id == page.item_id, Page.kind == PageKind.letter, Page.language == "spa",
-        Page.words_key != "").limit(1))
+    ).limit(1))
     return reading_languages(setting, "spa" if spanish is not None else "")
 
 
