@@ -5,6 +5,12 @@ time, and its runs vanish with it). Instead the first command starts one Prefect
 data folder, in the background, and every later command reuses it: a command then starts in
 about a second, and every run stays visible in the Prefect UI. `letterbridge prefect-server
 --stop` ends it; `LETTERBRIDGE_PREFECT_LOCAL_SERVER=false` goes back to the temporary server.
+
+A new data folder's server would spend ~5 s of its ~8 s start creating Prefect's database
+(bench/results/start.md). So its database starts as a copy of a template: a database a Prefect
+server of the same version has already been started on, kept beside the installed packages
+(`.venv/share/letterbridge/`). `make setup` builds it (`python -m flows.runtime`); where it is
+missing, the first new folder's server leaves one behind for the next.
 """
 
 from __future__ import annotations
@@ -12,18 +18,25 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from config.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
 SERVER_FILE = "prefect-server.json"
+DATABASE_FILE = "prefect.db"  # where Prefect keeps its SQLite database under PREFECT_HOME
 START_TIMEOUT_SECONDS = 180
 
 
@@ -86,6 +99,87 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def template_path() -> Path | None:
+    """Where this Prefect version's template database is kept (None: Prefect not installed)."""
+    try:
+        prefect_version = version("prefect")  # without importing Prefect (1.3 s)
+    except PackageNotFoundError:
+        return None
+    return Path(sys.prefix) / "share" / "letterbridge" / f"prefect-{prefect_version}.db"
+
+
+def _own_database() -> bool:
+    """True when Prefect keeps its database in the SQLite file under PREFECT_HOME (the default),
+    not in one the environment names (a PostgreSQL server, another file)."""
+    return not any(os.environ.get(name) for name in (
+        "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"))
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, even while a server writes to it (SQLite's
+    backup, which takes what the write-ahead log holds too), put in place whole."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with contextlib.closing(sqlite3.connect(source)) as src, \
+                contextlib.closing(sqlite3.connect(partial)) as dst:
+            src.backup(dst)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _seed_database(database: Path) -> bool:
+    """Start a new folder's database as a copy of the template; False when there is none."""
+    template = template_path()
+    if template is None or not template.is_file():
+        return False
+    try:
+        _copy_database(template, database)
+    except (OSError, sqlite3.Error) as exc:  # a template that can't be read: a new database
+        log.warning("Prefect's template database could not be copied (%s)", exc)
+        database.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _keep_as_template(database: Path) -> None:
+    """Leave a just-started server's new database as the template (best effort)."""
+    template = template_path()
+    if template is None or template.exists():
+        return
+    try:
+        _copy_database(database, template)
+    except (OSError, sqlite3.Error) as exc:  # e.g. a read-only installation: no template
+        log.info("no template of Prefect's database was kept (%s)", exc)
+
+
+def _start_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """A Prefect server for `folder` (PREFECT_HOME), in the background; its API URL once it
+    answers."""
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(folder), "PREFECT_UI_ENABLED": "true",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start",
+             "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this command, not killed by its Ctrl-C
+        )
+    api_url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not _healthy(api_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise RuntimeError(f"the Prefect server did not start; see {log_file}")
+        time.sleep(0.1)
+    return process, api_url
+
+
 def ensure_local_server(settings: Settings | None = None) -> str:
     """The API URL of the data folder's Prefect server, started now if none answers."""
     settings = settings or get_settings()
@@ -96,30 +190,36 @@ def ensure_local_server(settings: Settings | None = None) -> str:
         info = running_local_server(settings)
         if info is not None:
             return info["api_url"]
-        port = _free_port()
-        env = {**os.environ, "PREFECT_HOME": str(folder), "PREFECT_UI_ENABLED": "true",
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
-        env.pop("PREFECT_API_URL", None)
-        settings.log_dir.mkdir(parents=True, exist_ok=True)
-        with (settings.log_dir / "prefect-server.log").open("ab") as log:
-            process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("prefect")), "server", "start",
-                 "--host", "127.0.0.1", "--port", str(port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # outlives this command, not killed by its Ctrl-C
-            )
-        api_url = f"http://127.0.0.1:{port}/api"
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _healthy(api_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                raise RuntimeError("the Prefect server did not start; see "
-                                   f"{settings.log_dir / 'prefect-server.log'}")
-            time.sleep(0.25)
-        info = {"pid": process.pid, "api_url": api_url, "ui_url": f"http://127.0.0.1:{port}"}
+        database = folder / DATABASE_FILE
+        new = _own_database() and not database.exists()
+        seeded = new and _seed_database(database)
+        process, api_url = _start_server(folder, settings.log_dir / "prefect-server.log")
+        if new and not seeded:
+            _keep_as_template(database)
+        info = {"pid": process.pid, "api_url": api_url, "ui_url": api_url.removesuffix("/api"),
+                "database": "from the template" if seeded else "new" if new else "existing"}
         _record(settings).write_text(json.dumps(info))
         return api_url
+
+
+def build_template() -> Path | None:
+    """Make this Prefect version's template database (what `make setup` runs): start a server
+    on a database of its own, keep that database, stop the server."""
+    template = template_path()
+    if template is None or template.exists() or not _own_database():
+        return template
+    with tempfile.TemporaryDirectory(prefix="lb-prefect-template-") as tmp:
+        folder = Path(tmp)
+        process, _api = _start_server(folder, folder / "server.log")
+        try:
+            _copy_database(folder / DATABASE_FILE, template)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return template
 
 
 def stop_local_server(settings: Settings | None = None) -> bool:
@@ -132,3 +232,7 @@ def stop_local_server(settings: Settings | None = None) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(int(info["pid"]), signal.SIGTERM)
     return True
+
+
+if __name__ == "__main__":
+    print(f"Prefect's template database: {build_template()}")  # noqa: T201 - make setup shows it

@@ -36,3 +36,57 @@ def test_the_first_command_starts_a_server_the_next_ones_reuse(
     finally:
         stopped = runtime.stop_local_server()
     assert stopped and runtime.running_local_server() is None
+
+
+def test_a_new_folders_server_starts_on_a_copy_of_the_template_database(
+    lb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN no template database WHEN a new data folder's server starts THEN its database is
+    new, and a copy of it is left as the template; GIVEN that template WHEN a second new folder's
+    server starts THEN its database is a copy of the template (no tables to create: a start in
+    ~3 s instead of ~8), and the server answers and keeps flow runs."""
+    from config.settings import reset_settings
+
+    template = tmp_path / "share" / "prefect-template.db"
+    monkeypatch.setattr(runtime, "template_path", lambda: template)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.setenv("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "true")
+    second_home = tmp_path / "second-home"
+    started = []
+    try:
+        for home in (lb_home, second_home):
+            monkeypatch.setenv("LETTERBRIDGE_HOME", str(home))
+            monkeypatch.delenv("PREFECT_API_URL", raising=False)
+            monkeypatch.delenv("PREFECT_HOME", raising=False)
+            reset_settings()
+            runtime.configure_prefect_env()
+            started.append(runtime.running_local_server())
+            runtime.stop_local_server()
+    finally:
+        for home in (lb_home, second_home):
+            monkeypatch.setenv("LETTERBRIDGE_HOME", str(home))
+            reset_settings()
+            runtime.stop_local_server()
+    assert [info["database"] for info in started] == ["new", "from the template"]
+    assert template.is_file() and template.stat().st_size > 100_000
+    copied = second_home / "prefect" / runtime.DATABASE_FILE
+    import sqlite3
+
+    with sqlite3.connect(copied) as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert {"flow_run", "task_run", "alembic_version"} <= tables
+
+
+def test_a_template_that_cannot_be_read_gives_a_new_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a template file that is not a database WHEN a new folder is seeded THEN nothing is
+    put in the folder's place (the server makes a new database), and no error stops the command."""
+    template = tmp_path / "broken.db"
+    template.write_bytes(b"not a database" * 100)
+    monkeypatch.setattr(runtime, "template_path", lambda: template)
+    database = tmp_path / "home" / "prefect" / runtime.DATABASE_FILE
+    assert runtime._seed_database(database) is False
+    assert not database.exists()
+    assert list(database.parent.glob("*.part")) == []
