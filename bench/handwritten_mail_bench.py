@@ -247,7 +247,7 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 def score(cases: list[Case], home: Path) -> float:
     """Fill in each case from the database; returns the CPU seconds of the leak re-reads."""
     from ocr import ppocr
-    from ocr.images import decode_png
+    from ocr.images import decode_image
     from ocr.tesseract import ocr_image
     from ocr.types import OcrPage
     from storage.blobs import get_blob_store
@@ -281,7 +281,7 @@ def score(cases: list[Case], home: Path) -> float:
                 "redacted text": " ".join(p.redacted_text for p in pages),
                 "pdf": _pdftotext(store.get(item.delivered_pdf_key)),
             }
-            images = [decode_png(store.get(p.redacted_key)) for p in pages]
+            images = [decode_image(store.get(p.redacted_key)) for p in pages]
             roads["image read by Tesseract"] = " ".join(ocr_image(img).text for img in images)
             roads["image read by PP-OCR"] = " ".join(ppocr.ocr_image(img).text for img in images)
             # Every value's ink must lie under the page's boxes (a person reads the pixels),

@@ -169,12 +169,12 @@ def run_ours(
 ) -> tuple[list[Reading], float]:
     """read_page over every page with `workers` threads; from the PNG files when given (so
     the PNG decode is paid, as plain Tesseract pays it), else from the arrays."""
-    from ocr.images import decode_png
+    from ocr.images import decode_image
     from ocr.pipeline import read_page
 
     def one(i: int) -> Reading:
         t = time.perf_counter()
-        img = decode_png(files[i].read_bytes()) if files else pages[i].image
+        img = decode_image(files[i].read_bytes()) if files else pages[i].image
         prepared, page = read_page(img, languages=languages, options=options)
         seconds = time.perf_counter() - t
         method = prepared.orientation
@@ -292,11 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             cv2.imwrite(str(path), page.image)
             files.append(path)
 
-        from ocr.images import decode_png
+        from ocr.images import decode_image
 
         before = _cpu()
         for path in files:
-            decode_png(path.read_bytes())
+            decode_image(path.read_bytes())
         CPU["decode"] = [(_cpu()[0] - before[0]) / len(files), 0.0]
         plain, plain_wall = run_plain(pages, files, args.workers)
         _note(f"plain tesseract: {plain_wall:.1f} s")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ocr.images import browser_png
 from storage.blobs import get_blob_store
 from storage.db import session_scope
 from storage.models import MailItem, PageKind
@@ -75,7 +76,7 @@ def export_item(session: Session, item: MailItem, out_dir: Path) -> None:
     for page in item.pages:
         key = delivered_image_key(item, page.index)
         if key:
-            (folder / f"page-{page.index}.png").write_bytes(store.get(key))
+            (folder / f"page-{page.index}.png").write_bytes(browser_png(store.get(key)))
     (folder / "item.json").write_text(json.dumps(item_document(item), indent=2,
                                                  ensure_ascii=False))
 

@@ -17,7 +17,7 @@ from config.settings import get_settings
 from letters.states import ReviewReason, Stage
 from ocr import raster
 from ocr.errors import LetterbridgeInputError
-from ocr.images import encode_png
+from ocr.images import PAGE_MEDIA_TYPE, PAGE_SUFFIX, encode_page
 from ocr.split import PageInfo, classify_page, split_run
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
@@ -138,8 +138,8 @@ def rasterise_source(source_id: str) -> list[dict]:
         # The file's limits (pages, pixels per page) are raster's, from the settings.
         raster.count_pages(path)
         for number, img in enumerate(raster.iter_pages(path, dpi=settings.ocr_dpi), start=1):
-            key = f"sources/{source_id}/page-{number:04d}.png"
-            store.put(key, encode_png(img), "image/png")
+            key = f"sources/{source_id}/page-{number:04d}{PAGE_SUFFIX}"
+            store.put(key, encode_page(img), PAGE_MEDIA_TYPE)
             info.append({"source_page": number, "key": key, "kind": classify_page(img)})
     except LetterbridgeInputError as exc:
         path.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from letters.redaction import (
 )
 from letters.release import needs_acknowledgement, release_blockers
 from letters.states import ROUTING_REASONS, ReviewReason, Stage
-from ocr.images import decode_png
+from ocr.images import decode_image
 from ocr.redact import LOW_LINE_CONFIDENCE, PPOCR_LOW_LINE_CONFIDENCE
 from postal.roster import no_pen_pal_for_letter
 from storage.blobs import get_blob_store
@@ -269,7 +269,7 @@ def recheck(session: Session, item: MailItem) -> list[PageProblem]:
         covers = active_covers(page)
         problems = []
         if covers or not page.verified:  # a page with no box went out as the finders saw it
-            result = check_burned(decode_png(store.get(page.redacted_key)), covers, context,
+            result = check_burned(decode_image(store.get(page.redacted_key)), covers, context,
                                   engine=load_words(page).engine, language=page.language)
             problems = list(result.problems)
             if not result.passed:

@@ -11,7 +11,7 @@ from letters.states import PageStage
 from ocr.engines import EngineRule
 from ocr.envelope import read_envelope
 from ocr.errors import OcrFailed
-from ocr.images import decode_png, encode_png
+from ocr.images import PAGE_MEDIA_TYPE, PAGE_SUFFIX, decode_image, encode_page
 from ocr.pipeline import read_page
 from ocr.preprocess import prepare
 from ocr.tesseract import AUTO, reading_languages
@@ -52,7 +52,7 @@ def ocr_page(page_id: int) -> float:
         item_id, index, image_key, kind = page.item_id, page.index, page.image_key, page.kind
         languages = page_languages(session, page, settings.ocr_languages)
     store = get_blob_store()
-    img = decode_png(store.get(image_key))
+    img = decode_image(store.get(image_key))
     try:
         if kind == PageKind.envelope:
             # Turned upright by its stamp (letter-page cues misread some) and read by Tesseract;
@@ -70,9 +70,9 @@ def ocr_page(page_id: int) -> float:
         result = OcrPage(width=prepared.image.shape[1], height=prepared.image.shape[0],
                          needs_transcription=True)
         failure = exc.code
-    clean_key = f"items/{item_id}/page-{index}-clean.png"
+    clean_key = f"items/{item_id}/page-{index}-clean{PAGE_SUFFIX}"
     words_key = f"items/{item_id}/page-{index}-words.json"
-    store.put(clean_key, encode_png(prepared.image), "image/png")
+    store.put(clean_key, encode_page(prepared.image), PAGE_MEDIA_TYPE)
     store.put(words_key, result.to_json().encode(), "application/json")
     with session_scope() as session:
         page = session.get(Page, page_id)

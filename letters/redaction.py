@@ -23,7 +23,7 @@ from letters.pages import load_words, require_read
 from letters.states import Stage
 from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
-from ocr.images import decode_png, encode_png
+from ocr.images import decode_image, encode_png
 from ocr.pdfbuild import searchable_pdf
 from ocr.pii import Finding, find_in_text, find_pii
 from ocr.redact import (
@@ -130,7 +130,7 @@ def burn_page(session: Session, page: Page, context: PiiContext | None = None, *
     the same boxes. Returns the delivered image."""
     store = get_blob_store()
     if clean is None:
-        clean = decode_png(store.get(page.clean_key))
+        clean = decode_image(store.get(page.clean_key))
     covers = active_covers(page)
     burned = burn(clean, [c.box for c in covers]) if covers else clean
     key = f"items/{page.item_id}/page-{page.index}-delivered.png"
@@ -160,11 +160,11 @@ def build_pdfs(session: Session, item: MailItem,
             continue
         words = load_words(page).words
         clean, burned = images.get(page.id, (None, None))
-        archive.append((clean if clean is not None else decode_png(store.get(page.clean_key)),
+        archive.append((clean if clean is not None else decode_image(store.get(page.clean_key)),
                         words))
         if page.kind == PageKind.letter and page.redacted_key:
             if burned is None:
-                burned = decode_png(store.get(page.redacted_key))
+                burned = decode_image(store.get(page.redacted_key))
             delivered.append((burned, pen_pal_words(words, active_covers(page))))
     if archive:
         item.archive_pdf_key = store.put(f"items/{item.id}/archive.pdf", searchable_pdf(archive),
@@ -178,7 +178,7 @@ def rebuild_delivery(session: Session, item: MailItem) -> None:
     """Burn every page again from the boxes in force now, and rebuild both PDFs."""
     context = pii_context(session, item)
     for page in item.pages:
-        if page.clean_key:
+        if page.clean_key and page.kind == PageKind.letter:
             burn_page(session, page, context)
     build_pdfs(session, item)
 
@@ -216,8 +216,11 @@ def find_redactions(item_id: str) -> list[int]:
                 audit(session, "redactions_proposed", actor="auto", item_id=item_id,
                       page=page.index, kinds=sorted({f.kind for f in findings}),
                       boxes=sum(len(f.boxes) for f in findings))
-            clean = decode_png(get_blob_store().get(page.clean_key))
-            images[page.id] = (clean, burn_page(session, page, context, clean=clean))
+            clean = decode_image(get_blob_store().get(page.clean_key))
+            # Only letter pages are delivered; the mailroom and the archive show an envelope
+            # as it was cleaned (nothing is burned into it, no pen pal sees it).
+            images[page.id] = (clean, burn_page(session, page, context, clean=clean)
+                               if page.kind == PageKind.letter else clean)
             # A page without boxes is delivered exactly as the finders saw it: nothing to read
             # again, but what was read must pass the checks a re-read would (check_reading).
             has_boxes = any(r.active for r in page.redactions)
@@ -280,7 +283,7 @@ def verify_page(page_id: int) -> bool:
         page = session.get(Page, page_id)
         if page.verified:
             return True
-        burned = decode_png(get_blob_store().get(page.redacted_key))
+        burned = decode_image(get_blob_store().get(page.redacted_key))
         covers = active_covers(page)
         context = pii_context(session, page.item)
         reading = load_words(page)

@@ -18,7 +18,7 @@ from letters.pages import load_words, require_read
 from letters.states import OUTCOME_REASON, ReviewReason, Stage
 from ocr.engines import TESSERACT, EngineRule
 from ocr.envelope import SenderGuess, read_envelope_again, read_sender
-from ocr.images import decode_png
+from ocr.images import decode_image
 from ocr.types import OcrPage
 from postal.matching import MatchDecision, MatchOutcome, match_sender
 from postal.roster import no_pen_pal_for_letter
@@ -84,7 +84,7 @@ def route_item(item_id: str) -> str:
             return _record(session, item, envelope, words, guess, decision)
         clean_key = envelope.clean_key
     # PP-OCR reads (seconds of CPU) with no transaction open.
-    again = read_envelope_again(decode_png(get_blob_store().get(clean_key)), words,
+    again = read_envelope_again(decode_image(get_blob_store().get(clean_key)), words,
                                 languages=settings.ocr_languages,
                                 timeout=settings.ocr_page_timeout_seconds)
     with session_scope() as session:

@@ -1,26 +1,37 @@
-"""PNG bytes to and from grayscale page arrays (how page images travel as blobs).
+"""Page images as blobs: grayscale arrays to and from bytes.
 
-A page image is encoded and decoded several times on its way through one process: rendered,
-cleaned, burned, each stored as PNG and read back by the next step (OCR, redaction,
-verification), each step its own task. The last few images this process encoded or decoded
-are remembered by their content's SHA-256 (`_Memo`): the PNG of an array already encoded is
-not made again (a page with nothing to burn is delivered as it was cleaned), and bytes
-already seen are not decoded again. Equal content gives equal results, so a hit returns
-exactly what the codec would have; callers get their own copy of an array to change.
+Two formats:
+- **Working images** (each page as rendered and as cleaned, read again by the next step and
+  by recovery): `encode_page`, the page's 8-bit pixels compressed with zstd level 1 behind a
+  13-byte header (`LBGZ`, a version byte, height, width). Measured on a 300 DPI letter page
+  (8.4 MP): 24 ms to write and 6 ms to read, 2.6 MB, against PNG's 87 ms, 45 ms and 3.5 MB.
+- **PNG** for what leaves the pipeline: the delivered (burned) pages a pen pal's browser and
+  the export read (`encode_png`), and any working image a browser is shown (`browser_png`).
+
+`decode_image` reads both, and any image OpenCV reads.
+
+A delivered page is encoded as PNG by redaction and read back by verification, its own task
+in the same process; the mailroom burns and checks pages again. So the last few PNGs this
+process encoded or decoded are remembered by their content's SHA-256 (`_Memo`): bytes already
+seen are not decoded again, and the PNG of an array already encoded is not made again. Equal
+content gives equal results, so a hit returns exactly what the codec would have; callers get
+their own copy of an array to change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 from collections import OrderedDict
 
 import cv2
 import numpy as np
+import zstandard
 
 # Measured on a 300 DPI scanned letter page (OpenCV 5): the default (level 6, adaptive filters)
 # takes ~0.5 s; level 1 with the "sub" filter 0.08 s and a smaller file (2.9 MB against 3.0).
-# Page images are written three times per page (raster, cleaned, burned), so this matters.
+# (Working images are no longer PNG: `encode_page`.)
 PNG_COMPRESSION = 1
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
 if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV ≥ 4.11
@@ -120,8 +131,61 @@ def encode_png(img: np.ndarray) -> bytes:
     return png
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """Decode PNG (or any image OpenCV reads) bytes to a grayscale uint8 array."""
+PAGE_MAGIC = b"LBGZ"
+PAGE_VERSION = 1
+_PAGE_HEADER = struct.Struct("<4sBII")  # magic, version, height, width
+PAGE_MEDIA_TYPE = "application/x-letterbridge-page"
+PAGE_SUFFIX = ".zst"
+# Level 1: higher levels make the file a few per cent smaller at twice the time (measured).
+_ZSTD_LEVEL = 1
+_local = threading.local()  # zstd's (de)compressor objects are not for two threads at once
+
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    if not hasattr(_local, "codec"):
+        _local.codec = (zstandard.ZstdCompressor(level=_ZSTD_LEVEL),
+                        zstandard.ZstdDecompressor())
+    return _local.codec
+
+
+def encode_page(img: np.ndarray) -> bytes:
+    """A working page image (a grayscale uint8 array) in the stored format (module docstring)."""
+    if img.dtype != np.uint8 or img.ndim != 2:
+        raise ValueError(f"expected a grayscale uint8 image, got {img.dtype} {img.shape}")
+    height, width = img.shape
+    return _PAGE_HEADER.pack(PAGE_MAGIC, PAGE_VERSION, height, width) + \
+        _zstd()[0].compress(np.ascontiguousarray(img).data)
+
+
+def is_page_format(data: bytes) -> bool:
+    return data[:4] == PAGE_MAGIC
+
+
+def _decode_page(data: bytes) -> np.ndarray:
+    if len(data) < _PAGE_HEADER.size:
+        raise ValueError("the bytes are not a readable image (a cut-off page file)")
+    magic, version, height, width = _PAGE_HEADER.unpack_from(data)
+    if version != PAGE_VERSION:
+        raise ValueError(f"the page file is of version {version}, not {PAGE_VERSION}")
+    try:
+        raw = _zstd()[1].decompress(data[_PAGE_HEADER.size:], max_output_size=height * width)
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"the bytes are not a readable image ({exc})") from exc
+    if len(raw) != height * width:
+        raise ValueError("the bytes are not a readable image (the page file is cut off)")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width).copy()
+
+
+def browser_png(data: bytes) -> bytes:
+    """Stored image bytes as a browser or a file viewer takes them: PNG (and JPEG) as they are,
+    a working page image made PNG."""
+    return encode_png(_decode_page(data)) if is_page_format(data) else data
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode a working page image, PNG, or any image OpenCV reads, to a grayscale uint8 array."""
+    if is_page_format(data):
+        return _decode_page(data)
     png_key = _digest(data)
     known = _memo.array(png_key)
     if known is not None:

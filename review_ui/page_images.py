@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ocr.images import decode_image, is_page_format
 from storage.blobs import BlobNotFound, BlobStore, get_blob_store, sha256_bytes
 
 # Only these widths exist: a fixed set keeps the cache small (no ?w= of one's own choosing
@@ -38,6 +39,11 @@ def _pointer_key(source_key: str, width: int) -> str:
 
 
 def _decode(data: bytes) -> np.ndarray:
+    if is_page_format(data):  # a working page image (an envelope's clean one)
+        try:
+            return decode_image(data)
+        except ValueError as exc:
+            raise NotAnImage("the stored page could not be decoded") from exc
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise NotAnImage("the stored page could not be decoded")

@@ -40,7 +40,7 @@ def test_an_image_encoded_again_is_not_encoded_twice_and_reads_back_the_same(mon
     monkeypatch.setattr(images.cv2, "imencode", encode)
     monkeypatch.setattr(images.cv2, "imdecode", decode)
     assert images.encode_png(page.copy()) == png
-    back = images.decode_png(png)
+    back = images.decode_image(png)
     assert np.array_equal(back, page)
     assert calls == {"encode": 0, "decode": 0}
     # What a hit returns is the codec's own answer.
@@ -54,9 +54,9 @@ def test_changing_a_returned_or_encoded_array_changes_nothing_remembered() -> No
     png = images.encode_png(page)
     page[:50] = 0  # the caller burns a box into its own array
     assert images.encode_png(page) != png
-    first = images.decode_png(png)
+    first = images.decode_image(png)
     first[:] = 255
-    second = images.decode_png(png)
+    second = images.decode_image(png)
     assert not np.array_equal(second, first)
     assert second[:50].any()
 
@@ -68,7 +68,7 @@ def test_other_kinds_of_file_are_decoded_but_never_stand_for_a_png() -> None:
     jpeg = cv2.imencode(".jpg", page)[1].tobytes()
     colour = cv2.imencode(".png", cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))[1].tobytes()
     for data in (jpeg, colour):
-        gray = images.decode_png(data)
+        gray = images.decode_image(data)
         png = images.encode_png(gray)
         assert png != data and images._gray8_png(png)
         assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), gray)
@@ -86,3 +86,22 @@ def test_the_memo_stays_within_its_size(monkeypatch) -> None:
     assert memo.array(images._digest(pngs[0])) is None
     images.encode_png(_page(11, shape=(3000, 2000)))
     assert memo._size <= memo.max_bytes
+
+
+def test_a_working_page_image_reads_back_exactly_and_shows_as_png() -> None:
+    """GIVEN a page stored in the working format WHEN read back THEN the pixels are exactly the
+    same; WHEN a browser is given it THEN it gets a PNG of those pixels; GIVEN a cut-off or
+    damaged page file THEN reading it says so (ValueError), never returns other pixels."""
+    page = _page(4, shape=(331, 257))
+    data = images.encode_page(page)
+    assert images.is_page_format(data) and len(data) < page.nbytes + 64
+    assert np.array_equal(images.decode_image(data), page)
+    png = images.browser_png(data)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), page)
+    assert images.browser_png(png) == png  # PNG (and JPEG) as it is
+    for broken in (data[:10], data[:-20], data[:13] + b"\x00" * (len(data) - 13)):
+        with pytest.raises(ValueError, match="not a readable image"):
+            images.decode_image(broken)
+    with pytest.raises(ValueError):
+        images.encode_page(np.zeros((4, 4, 3), np.uint8))

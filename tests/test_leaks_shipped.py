@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from config.settings import reset_settings
 from letterbridge.cli import app as cli
 from letterbridge.samples import WATCH_TERMS, make_letter, make_roster, write_letter
-from ocr.images import decode_png
+from ocr.images import decode_image
 from ocr.pii import fold_confusions
 from ocr.tesseract import ocr_image
 from review_ui import accounts
@@ -121,7 +121,7 @@ def test_no_planted_value_reaches_a_pen_pal_by_any_road(
             letter = planted[item.source.filename]
             pages = [p for p in item.pages if p.kind == PageKind.letter]
             roads = {
-                "image": " ".join(ocr_image(decode_png(store.get(p.redacted_key))).text
+                "image": " ".join(ocr_image(decode_image(store.get(p.redacted_key))).text
                                   for p in pages),
                 "pdf": _pdftotext(store.get(item.delivered_pdf_key)),
                 "text": " ".join(p.redacted_text for p in pages),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr.images import decode_png, encode_png
+from ocr.images import decode_image, encode_png
 from ocr.tesseract import guess_language, parse_tsv
 
 
@@ -14,13 +14,13 @@ def test_png_round_trip_is_lossless() -> None:
     page = np.random.default_rng(0).integers(0, 256, (330, 255), dtype=np.uint8)
     data = encode_png(page)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert np.array_equal(decode_png(data), page)
+    assert np.array_equal(decode_image(data), page)
 
 
 def test_decoding_garbage_fails_clearly() -> None:
     """GIVEN bytes that are no image WHEN decoded THEN ValueError."""
     with pytest.raises(ValueError):
-        decode_png(b"not a png")
+        decode_image(b"not a png")
 
 
 def test_bar_read_for_a_capital_i_is_put_right() -> None:

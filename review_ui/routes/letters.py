@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from letters import mailroom, release
+from ocr.images import browser_png
 from review_ui import access, page_images, queries
 from review_ui.auth import DB, AnyUser, CurrentUser, Staff
 from review_ui.web import BadRequest, render
@@ -26,6 +27,7 @@ def image_response(key: str) -> Response:
         data = get_blob_store().get(key)
     except BlobNotFound:
         raise access.not_found() from None
+    data = browser_png(data)  # a working page image (the envelope's clean one) as PNG
     if data.startswith(b"\x89PNG"):
         media_type = "image/png"
     elif data.startswith(b"\xff\xd8"):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ocr.images import encode_png
+from ocr.images import browser_png, encode_page, encode_png
 from ocr.types import OcrPage, Word, words_to_text
 from review_ui.accounts import hash_password
 from storage.blobs import get_blob_store
@@ -163,12 +163,14 @@ def _letter(
     prefix = f"items/{item.id}"
 
     envelope = Page(item_id=item.id, index=1, kind="envelope", width=WIDTH, height=300)
-    env_png = encode_png(_envelope_image())
+    # Stored as the pipeline stores them: working images for the original and clean pages
+    # (browsers are given PNGs of them), PNG for the delivered letter page; an envelope is
+    # not delivered, so it has no delivered image.
     envelope.image_key = store.put(
-        f"{prefix}/page-1-original.png", encode_png(_envelope_image()[::-1].copy())
+        f"{prefix}/page-1-original.zst", encode_page(_envelope_image()[::-1].copy())
     )
-    envelope.clean_key = store.put(f"{prefix}/page-1-clean.png", env_png)
-    envelope.redacted_key = envelope.clean_key
+    envelope.clean_key = store.put(f"{prefix}/page-1-clean.zst", encode_page(_envelope_image()))
+    env_png = browser_png(store.get(envelope.clean_key))
     envelope.text = envelope.redacted_text = "R. Smith"
 
     words = WORDS
@@ -186,13 +188,13 @@ def _letter(
         verified=not any(r.startswith("redaction") for r in reasons or []),
     )
     letter.words_key = store.put(f"{prefix}/page-2-words.json", ocr.to_json().encode())
-    original = encode_png(_page_image(words, ink=30, mark=120))
+    original_image = _page_image(words, ink=30, mark=120)
     clean = _page_image(words)
     delivered = clean.copy()
     x0, y0, x1, y1 = PHONE_BOX
     delivered[max(0, y0 - 8) : y1 + 8, max(0, x0 - 8) : x1 + 8] = 0
-    letter.image_key = store.put(f"{prefix}/page-2-original.png", original)
-    letter.clean_key = store.put(f"{prefix}/page-2-clean.png", encode_png(clean))
+    letter.image_key = store.put(f"{prefix}/page-2-original.zst", encode_page(original_image))
+    letter.clean_key = store.put(f"{prefix}/page-2-clean.zst", encode_page(clean))
     letter.redacted_key = store.put(f"{prefix}/page-2-delivered.png", encode_png(delivered))
     letter.redacted_text = letter.text.replace(SECRET, "[phone removed]")
     session.add_all([envelope, letter])
@@ -201,8 +203,8 @@ def _letter(
     world.ids[name] = item.id
     if name == "ana_new":
         world.blobs.update(
-            original=original,
-            clean=store.get(letter.clean_key),
+            original=browser_png(store.get(letter.image_key)),
+            clean=browser_png(store.get(letter.clean_key)),
             delivered=store.get(letter.redacted_key),
             envelope_clean=env_png,
         )

@@ -18,7 +18,7 @@ from PIL import Image
 from letterbridge.samples.letter import make_letter
 from letterbridge.samples.roster import make_roster
 from letters.redaction import build_pdfs, burn_page
-from ocr.images import decode_png, encode_png
+from ocr.images import decode_image, encode_png
 from review_ui import page_images
 from storage.blobs import get_blob_store
 from storage.db import session_scope
@@ -45,7 +45,7 @@ def _scan_sized(world, name: str) -> Page:
     store = get_blob_store()
     page = _letter_page(world.ids[name])
     for key in (page.clean_key, page.redacted_key):
-        image = decode_png(store.get(key))
+        image = decode_image(store.get(key))
         store.put(key, encode_png(np.kron(image, np.ones((SCALE, SCALE), dtype=np.uint8))))
     return page
 
@@ -80,7 +80,7 @@ def test_the_screen_image_is_the_delivered_page_at_that_width(
     assert _mean(image, (0, 0, 20, 20), scale) > 200  # the original's corner mark is not here
     # A word the pen pal may read is where the delivered page has it ("garden", line 4).
     assert _mean(image, (128, 310, 224, 330), scale) < 100
-    full = decode_png(get_blob_store().get(page.redacted_key))
+    full = decode_image(get_blob_store().get(page.redacted_key))
     expected = cv2.resize(full, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
     assert float(np.abs(expected.astype(int) - image.astype(int)).mean()) < 3
 
