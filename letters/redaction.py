@@ -23,7 +23,7 @@ from letters.pages import load_words, require_read
 from letters.states import Stage
 from ocr.bands import bands_of
 from ocr.engines import TESSERACT, read_with
-from ocr.images import decode_image, encode_png
+from ocr.images import PAGE_MEDIA_TYPE, PAGE_SUFFIX, decode_image, encode_page
 from ocr.pdfbuild import searchable_pdf
 from ocr.pii import Finding, find_in_text, find_pii
 from ocr.redact import (
@@ -133,8 +133,8 @@ def burn_page(session: Session, page: Page, context: PiiContext | None = None, *
         clean = decode_image(store.get(page.clean_key))
     covers = active_covers(page)
     burned = burn(clean, [c.box for c in covers]) if covers else clean
-    key = f"items/{page.item_id}/page-{page.index}-delivered.png"
-    store.put(key, encode_png(burned), "image/png")
+    key = f"items/{page.item_id}/page-{page.index}-delivered{PAGE_SUFFIX}"
+    store.put(key, encode_page(burned), PAGE_MEDIA_TYPE)
     page.redacted_key = key
     words = load_words(page).words
     if page.corrected_text.strip():

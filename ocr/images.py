@@ -1,21 +1,22 @@
 """Page images as blobs: grayscale arrays to and from bytes.
 
 Two formats:
-- **Working images** (each page as rendered and as cleaned, read again by the next step and
-  by recovery): `encode_page`, the page's 8-bit pixels compressed with zstd level 1 behind a
-  13-byte header (`LBGZ`, a version byte, height, width). Measured on a 300 DPI letter page
-  (8.4 MP): 24 ms to write and 6 ms to read, 2.6 MB, against PNG's 87 ms, 45 ms and 3.5 MB.
-- **PNG** for what leaves the pipeline: the delivered (burned) pages a pen pal's browser and
-  the export read (`encode_png`), and any working image a browser is shown (`browser_png`).
+- **Stored page images** (each page as rendered, as cleaned and as delivered, read again by
+  the next step, by recovery, by the mailroom): `encode_page`, the page's 8-bit pixels
+  compressed with zstd level 1 behind a 13-byte header (`LBGZ`, a version byte, height,
+  width). Measured on a 300 DPI letter page (8.4 MP): 24 ms to write and 6 ms to read,
+  2.6 MB, against PNG's 87 ms, 45 ms and 3.5 MB. No step between two others encodes or
+  decodes a PNG.
+- **PNG** for people's programs: what a browser is shown and what `letterbridge export`
+  writes (`browser_png`), and pages stored before this format (`decode_image` reads them).
 
 `decode_image` reads both, and any image OpenCV reads.
 
-A delivered page is encoded as PNG by redaction and read back by verification, its own task
-in the same process; the mailroom burns and checks pages again. So the last few PNGs this
-process encoded or decoded are remembered by their content's SHA-256 (`_Memo`): bytes already
-seen are not decoded again, and the PNG of an array already encoded is not made again. Equal
-content gives equal results, so a hit returns exactly what the codec would have; callers get
-their own copy of an array to change.
+The web app makes a PNG of the same page each time someone opens it at full size. So the last
+few PNGs this process encoded or decoded are remembered by their content's SHA-256
+(`_Memo`): the PNG of an array already encoded is not made again, and bytes already seen are
+not decoded again. Equal content gives equal results, so a hit returns exactly what the codec
+would have; callers get their own copy of an array to change.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import zstandard
 
 # Measured on a 300 DPI scanned letter page (OpenCV 5): the default (level 6, adaptive filters)
 # takes ~0.5 s; level 1 with the "sub" filter 0.08 s and a smaller file (2.9 MB against 3.0).
-# (Working images are no longer PNG: `encode_page`.)
+# (Stored page images are not PNG: `encode_page`.)
 PNG_COMPRESSION = 1
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
 if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV ≥ 4.11
@@ -149,7 +150,7 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
 
 
 def encode_page(img: np.ndarray) -> bytes:
-    """A working page image (a grayscale uint8 array) in the stored format (module docstring)."""
+    """A page image (a grayscale uint8 array) in the stored format (module docstring)."""
     if img.dtype != np.uint8 or img.ndim != 2:
         raise ValueError(f"expected a grayscale uint8 image, got {img.dtype} {img.shape}")
     height, width = img.shape
@@ -178,12 +179,12 @@ def _decode_page(data: bytes) -> np.ndarray:
 
 def browser_png(data: bytes) -> bytes:
     """Stored image bytes as a browser or a file viewer takes them: PNG (and JPEG) as they are,
-    a working page image made PNG."""
+    a stored page image made PNG."""
     return encode_png(_decode_page(data)) if is_page_format(data) else data
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode a working page image, PNG, or any image OpenCV reads, to a grayscale uint8 array."""
+    """Decode a stored page image, PNG, or any image OpenCV reads, to a grayscale uint8 array."""
     if is_page_format(data):
         return _decode_page(data)
     png_key = _digest(data)

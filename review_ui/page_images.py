@@ -39,7 +39,7 @@ def _pointer_key(source_key: str, width: int) -> str:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    if is_page_format(data):  # a working page image (an envelope's clean one)
+    if is_page_format(data):  # a stored page image (ocr.images.encode_page)
         try:
             return decode_image(data)
         except ValueError as exc:

@@ -88,8 +88,8 @@ def test_the_memo_stays_within_its_size(monkeypatch) -> None:
     assert memo._size <= memo.max_bytes
 
 
-def test_a_working_page_image_reads_back_exactly_and_shows_as_png() -> None:
-    """GIVEN a page stored in the working format WHEN read back THEN the pixels are exactly the
+def test_a_stored_page_image_reads_back_exactly_and_shows_as_png() -> None:
+    """GIVEN a page in the stored format WHEN read back THEN the pixels are exactly the
     same; WHEN a browser is given it THEN it gets a PNG of those pixels; GIVEN a cut-off or
     damaged page file THEN reading it says so (ValueError), never returns other pixels."""
     page = _page(4, shape=(331, 257))

@@ -63,7 +63,7 @@ def test_ingest_routes_each_letter_to_its_pen_pal_and_exports_it(
         kinds = [p["kind"] for p in doc["pages"]]
         assert kinds[0] == "envelope" and "letter" in kinds
         for page in doc["pages"]:
-            # The envelope's too, stored as a working image (ocr/images.py): exported as PNG.
+            # Stored as page images (ocr/images.py), exported as PNG.
             image = (out / doc["id"] / page["image"]).read_bytes()
             assert image[:8] == b"\x89PNG\r\n\x1a\n", page["kind"]
             assert page["confidence"] > 0

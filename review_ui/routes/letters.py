@@ -27,7 +27,7 @@ def image_response(key: str) -> Response:
         data = get_blob_store().get(key)
     except BlobNotFound:
         raise access.not_found() from None
-    data = browser_png(data)  # a working page image (the envelope's clean one) as PNG
+    data = browser_png(data)  # a stored page image (ocr.images.encode_page) as PNG
     if data.startswith(b"\x89PNG"):
         media_type = "image/png"
     elif data.startswith(b"\xff\xd8"):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ocr.images import browser_png, encode_page, encode_png
+from ocr.images import browser_png, encode_page
 from ocr.types import OcrPage, Word, words_to_text
 from review_ui.accounts import hash_password
 from storage.blobs import get_blob_store
@@ -163,9 +163,8 @@ def _letter(
     prefix = f"items/{item.id}"
 
     envelope = Page(item_id=item.id, index=1, kind="envelope", width=WIDTH, height=300)
-    # Stored as the pipeline stores them: working images for the original and clean pages
-    # (browsers are given PNGs of them), PNG for the delivered letter page; an envelope is
-    # not delivered, so it has no delivered image.
+    # Stored as the pipeline stores them: working images (browsers are given PNGs of them);
+    # an envelope is not delivered, so it has no delivered image.
     envelope.image_key = store.put(
         f"{prefix}/page-1-original.zst", encode_page(_envelope_image()[::-1].copy())
     )
@@ -195,7 +194,7 @@ def _letter(
     delivered[max(0, y0 - 8) : y1 + 8, max(0, x0 - 8) : x1 + 8] = 0
     letter.image_key = store.put(f"{prefix}/page-2-original.zst", encode_page(original_image))
     letter.clean_key = store.put(f"{prefix}/page-2-clean.zst", encode_page(clean))
-    letter.redacted_key = store.put(f"{prefix}/page-2-delivered.png", encode_png(delivered))
+    letter.redacted_key = store.put(f"{prefix}/page-2-delivered.zst", encode_page(delivered))
     letter.redacted_text = letter.text.replace(SECRET, "[phone removed]")
     session.add_all([envelope, letter])
     session.flush()
@@ -205,7 +204,7 @@ def _letter(
         world.blobs.update(
             original=browser_png(store.get(letter.image_key)),
             clean=browser_png(store.get(letter.clean_key)),
-            delivered=store.get(letter.redacted_key),
+            delivered=browser_png(store.get(letter.redacted_key)),
             envelope_clean=env_png,
         )
     return item
