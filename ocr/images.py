@@ -38,10 +38,10 @@ _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
 if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV ≥ 4.11
     _PNG_PARAMS += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 
-# What the memo may hold (arrays and their PNGs): a dozen 300 DPI letter pages. Measured on
-# such a page: SHA-256 of the array 5 ms, of its PNG 2–3 ms; encoding it 65–90 ms, decoding
-# 40–55 ms.
-MEMO_BYTES = 160 * 1024 * 1024
+# What the memo may hold (arrays and their PNGs): about five 300 DPI letter pages, so the web
+# app's memory stays small. Measured on such a page: SHA-256 of the array 5 ms, of its PNG
+# 2–3 ms; encoding it as PNG 65–90 ms, decoding 40–55 ms.
+MEMO_BYTES = 64 * 1024 * 1024
 
 
 def _digest(data: bytes | memoryview, *header: object) -> bytes:
