@@ -55,6 +55,12 @@ def configure_prefect_env(*, local_server: bool | None = None) -> None:
     wanted = settings.prefect_local_server if local_server is None else local_server
     if not os.environ.get("PREFECT_API_URL") and wanted:
         os.environ["PREFECT_API_URL"] = ensure_local_server(settings)
+    elif not os.environ.get("PREFECT_API_URL") and _own_database():
+        # Prefect's temporary server keeps its database under PREFECT_HOME too: a new one
+        # starts from the template as well.
+        database = Path(os.environ["PREFECT_HOME"]) / DATABASE_FILE
+        if not database.exists():
+            _seed_database(database)
     os.environ.setdefault("PREFECT_UI_ENABLED",
                           "true" if os.environ.get("PREFECT_API_URL") else "false")
 

@@ -90,3 +90,28 @@ def test_a_template_that_cannot_be_read_gives_a_new_database(
     assert runtime._seed_database(database) is False
     assert not database.exists()
     assert list(database.parent.glob("*.part")) == []
+
+
+def test_prefects_temporary_server_also_starts_on_the_template(
+    lb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a template database and the temporary server chosen (no local server, no
+    PREFECT_API_URL) WHEN a command sets Prefect up THEN the data folder's Prefect database
+    is a copy of the template before Prefect starts its temporary server on it."""
+    import sqlite3
+
+    from config.settings import reset_settings
+
+    template = tmp_path / "template.db"
+    with sqlite3.connect(template) as db:
+        db.execute("create table alembic_version (version_num text)")
+    monkeypatch.setattr(runtime, "template_path", lambda: template)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.setenv("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "false")
+    reset_settings()
+    runtime.configure_prefect_env()
+    copied = lb_home / "prefect" / runtime.DATABASE_FILE
+    assert "PREFECT_API_URL" not in os.environ
+    with sqlite3.connect(copied) as db:
+        assert db.execute("select name from sqlite_master").fetchall() == [("alembic_version",)]
