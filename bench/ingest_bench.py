@@ -259,15 +259,13 @@ def main() -> int:
         t_ours_ocr = our_ocr(pngs)
         t_clean = plain_tesseract(cleaned_pages(pngs, work / "clean"), "eng+spa")
         steps = step_breakdown(work / "home-steps", csvs, scans)
+        from flows.runtime import end_process
+
         proc, api = start_prefect(work / "prefect-server")
         try:
             t_ingest = run_ingest(work / "home-server", csvs, scans, api)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            end_process(proc, timeout=20)
         t_one_cold = run_ingest(work / "home-cold", csvs, scans[:1], None)
         # The same home again: Prefect's temporary server finds its database in place.
         t_one_warm = run_ingest(work / "home-cold", csvs, scans[2:3], None)

@@ -220,12 +220,18 @@ def build_template() -> Path | None:
         try:
             _copy_database(folder / DATABASE_FILE, template)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            end_process(process)
     return template
+
+
+def end_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a server process to stop; kill it when it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def stop_local_server(settings: Settings | None = None) -> bool:
