@@ -247,4 +247,9 @@ def stop_local_server(settings: Settings | None = None) -> bool:
 
 
 if __name__ == "__main__":
-    print(f"Prefect's template database: {build_template()}")  # noqa: T201 - make setup shows it
+    # A speed-up only: set-up goes on without it (the first new folder's server leaves one).
+    try:
+        print(f"Prefect's template database: {build_template()}")  # noqa: T201 - make setup
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        print(f"No template of Prefect's database was made ({exc}); new data folders' "  # noqa: T201
+              "servers start without one, ~5 s slower the first time.")
