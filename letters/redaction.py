@@ -133,7 +133,11 @@ def burn_page(session: Session, page: Page, context: PiiContext | None = None, *
         clean = decode_image(store.get(page.clean_key))
     covers = active_covers(page)
     burned = burn(clean, [c.box for c in covers]) if covers else clean
-    key = f"items/{page.item_id}/page-{page.index}-delivered{PAGE_SUFFIX}"
+    # Burned again where it was: a page stored before page images were zstd pixels keeps its
+    # ".png" key (its bytes say their format), so no copy from before a new box stays behind.
+    own = page.redacted_key and page.redacted_key not in (page.clean_key, page.image_key)
+    key = page.redacted_key if own else \
+        f"items/{page.item_id}/page-{page.index}-delivered{PAGE_SUFFIX}"
     store.put(key, encode_page(burned), PAGE_MEDIA_TYPE)
     page.redacted_key = key
     words = load_words(page).words
