@@ -53,14 +53,15 @@ def configure_prefect_env(*, local_server: bool | None = None) -> None:
     if not os.environ.get("PREFECT_HOME"):
         os.environ["PREFECT_HOME"] = str(settings.home / "prefect")
     wanted = settings.prefect_local_server if local_server is None else local_server
-    if not os.environ.get("PREFECT_API_URL") and wanted:
-        os.environ["PREFECT_API_URL"] = ensure_local_server(settings)
-    elif not os.environ.get("PREFECT_API_URL") and _own_database():
-        # Prefect's temporary server keeps its database under PREFECT_HOME too: a new one
-        # starts from the template as well.
-        database = Path(os.environ["PREFECT_HOME"]) / DATABASE_FILE
-        if not database.exists():
-            _seed_database(database)
+    if not os.environ.get("PREFECT_API_URL"):
+        if wanted:
+            os.environ["PREFECT_API_URL"] = ensure_local_server(settings)
+        elif _own_database():
+            # Prefect's temporary server keeps its database under PREFECT_HOME too: a new one
+            # starts from the template as well.
+            database = Path(os.environ["PREFECT_HOME"]) / DATABASE_FILE
+            if not database.exists():
+                _seed_database(database)
     os.environ.setdefault("PREFECT_UI_ENABLED",
                           "true" if os.environ.get("PREFECT_API_URL") else "false")
 
@@ -143,8 +144,8 @@ def _seed_database(database: Path) -> bool:
     try:
         _copy_database(template, database)
     except (OSError, sqlite3.Error) as exc:  # a template that can't be read: a new database
+        # (_copy_database puts nothing in the database's place unless the copy is whole)
         log.warning("Prefect's template database could not be copied (%s)", exc)
-        database.unlink(missing_ok=True)
         return False
     return True
 

@@ -165,7 +165,7 @@ def is_page_format(data: bytes) -> bool:
 def _decode_page(data: bytes) -> np.ndarray:
     if len(data) < _PAGE_HEADER.size:
         raise ValueError("the bytes are not a readable image (a cut-off page file)")
-    magic, version, height, width = _PAGE_HEADER.unpack_from(data)
+    _magic, version, height, width = _PAGE_HEADER.unpack_from(data)
     if version != PAGE_VERSION:
         raise ValueError(f"the page file is of version {version}, not {PAGE_VERSION}")
     try:
