@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from stored_items import new_item
 
 from letters.redaction import rebuild_delivery
 from ocr.images import decode_image, encode_png, is_page_format
@@ -12,7 +13,6 @@ from ocr.types import OcrPage
 from storage.blobs import get_blob_store
 from storage.db import session_scope
 from storage.models import MailItem, Page, PageKind, Redaction
-from tests.stored_items import new_item
 
 
 def test_a_page_stored_as_png_is_burned_again_in_place(lb_home: Path) -> None:
