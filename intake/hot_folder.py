@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import stat
 import time
@@ -55,6 +56,14 @@ SETTLE_SECONDS = 10.0
 LOOK_SECONDS = 2.0
 # `<name>.done` or `<name>.ready` beside a file says the writer finished it: taken at once.
 MARKER_SUFFIXES = (".done", ".ready")
+# A file whose bytes end the way its own format ends a whole file (`ends_whole`: a PDF's %%EOF,
+# a JPEG's end-of-image, a PNG's IEND) is past any pause between its parts: it needs only to go
+# unchanged across the two looks. A file cut off mid-write ends anywhere else (a PDF's pages
+# come before its closing %%EOF), and waits the whole settle window.
+WHOLE_SETTLE_SECONDS = LOOK_SECONDS
+# How much of each end of a file `ends_whole` reads.
+_ENDS_BYTES = 2048
+_PDF_LENGTH = re.compile(rb"/L\s+(\d+)")
 # In a claim: its last run was stopped by an outage, which is not an attempt (`orphaned_claims`).
 INTERRUPTED = ".interrupted"
 
@@ -145,12 +154,49 @@ def is_marked_complete(path: Path, seen: Seen) -> bool:
     return False
 
 
+def ends_whole(path: Path, seen: Seen) -> bool:
+    """Whether the file's bytes end as its format ends a whole file: a PDF (its header at the
+    start, %%EOF at the end, and a linearized PDF exactly the length it states, since one cut
+    after its first page ends in %%EOF too), a JPEG (its end-of-image marker last) or a PNG
+    (its IEND chunk last). Anything else, a TIFF among them (its end says nothing), is never
+    taken for whole. Only the two ends of the file are read."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_ENDS_BYTES)
+            fh.seek(max(0, seen.size - _ENDS_BYTES))
+            tail = fh.read(_ENDS_BYTES)
+    except OSError:
+        return False
+    if len(head) != min(seen.size, _ENDS_BYTES):
+        return False  # it changed since it was looked at
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if head.startswith(b"\xff\xd8"):
+        return tail.endswith(b"\xff\xd9")
+    start = head.find(b"%PDF-")
+    if 0 <= start < 1024:
+        if not tail.rstrip(b"\r\n\t ").endswith(b"%%EOF"):
+            return False
+        if b"/Linearized" in head and (stated := _PDF_LENGTH.search(head)):
+            return int(stated.group(1)) == seen.size
+        return True
+    return False
+
+
+def _quiet_long_enough(path: Path, seen: Seen, settle_seconds: float, now: float) -> bool:
+    """Unchanged for the settle window, or for WHOLE_SETTLE_SECONDS if the file ends whole."""
+    quiet = now - seen.changed
+    if quiet >= settle_seconds:
+        return True
+    return quiet >= WHOLE_SETTLE_SECONDS and ends_whole(path, seen)
+
+
 def ready_now(folder: Path, settle_seconds: float, *, require_marker: bool = False,
               now: float | None = None) -> bool:
     """Cheap check for the sensor: is any file marked complete or unchanged long enough?"""
     now = time.time() if now is None else now
     return any(is_marked_complete(p, seen)
-               or (not require_marker and now - seen.changed >= settle_seconds)
+               or (not require_marker and _quiet_long_enough(p, seen, settle_seconds, now))
                for p, seen in snapshot(folder).items())
 
 
@@ -163,12 +209,14 @@ def settled_files(
     require_marker: bool = False,
 ) -> list[Path]:
     """Files the writer has finished: marked complete (`<name>.done` / `.ready`), or unchanged
-    (size, mtime and ctime) for at least `settle_seconds` and across two looks.
+    (size, mtime and ctime) across two looks and for at least `settle_seconds` — or only
+    WHOLE_SETTLE_SECONDS for a file that ends as a whole file of its format (`ends_whole`).
 
     A scanner writes a file over several seconds, sometimes with long pauses between pages;
-    taking it early would ingest half a PDF and quarantine it as truncated. A writer whose
-    pauses can outlast any window writes markers, and the folder is set to `require_marker`:
-    then only marked files are taken, however long the others sit still.
+    taking it early would ingest half a PDF and quarantine it as truncated. A file cut off in
+    such a pause does not end whole, so it waits the window. A writer whose pauses can outlast
+    any window writes markers, and the folder is set to `require_marker`: then only marked
+    files are taken, however long the others sit still.
     """
     first = snapshot(folder)
     if not first:
@@ -181,7 +229,8 @@ def settled_files(
         second = snapshot(folder)
         now = clock()
         settled = {path for path, seen in second.items()
-                   if waiting.get(path) == seen and now - seen.changed >= settle_seconds}
+                   if waiting.get(path) == seen
+                   and _quiet_long_enough(path, seen, settle_seconds, now)}
     return sorted(marked | settled)
 
 

@@ -14,7 +14,14 @@ import pytest
 from sqlalchemy import select
 from test_intake import import_roster, write_letters
 
-from intake.hot_folder import HotFolder, odd_entries, settled_files
+from intake.hot_folder import (
+    WHOLE_SETTLE_SECONDS,
+    HotFolder,
+    Seen,
+    ends_whole,
+    odd_entries,
+    settled_files,
+)
 from intake.sources import scan_paths
 from storage.db import session_scope
 from storage.models import MailItem, SourceFile
@@ -256,7 +263,8 @@ def test_a_writer_that_pauses_longer_than_the_old_settle_time_is_waited_for(
     2 s settle time)
     WHEN the intake keeps looking with the old 2 s window THEN it takes the file
     half-written (the fault); WITH the worker's default window THEN it takes the file only
-    once complete, byte for byte."""
+    once complete, byte for byte — and, as the finished file ends as a whole PDF ends, without
+    waiting out the rest of the window."""
     from flows.deployments import WorkerOptions
 
     complete = a_scan(tmp_path / "complete.pdf")
@@ -273,9 +281,70 @@ def test_a_writer_that_pauses_longer_than_the_old_settle_time_is_waited_for(
     assert settle >= 10
     size, after_last_write = take_while_writing(hot, complete, pause=4.0, settle_seconds=settle)
     assert size == full
-    assert settle <= after_last_write < settle + 5  # and not much later than the window
+    assert WHOLE_SETTLE_SECONDS <= after_last_write < settle  # ends whole: the two looks do
     [claimed] = list(hot.processing.glob("*/scan.pdf"))
     assert claimed.read_bytes() == complete.read_bytes()
+
+
+def _seen(path: Path) -> Seen:
+    info = path.stat()
+    return Seen(info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def test_only_a_file_that_ends_as_its_format_ends_a_whole_file_counts_as_whole(
+        tmp_path: Path) -> None:
+    """GIVEN real PDF, JPEG and PNG files, each whole and cut off at every tenth of its length,
+    one preallocated (full size, its end still zeros), a linearized PDF cut after its first
+    page, and a TIFF WHEN each is asked whether it ends whole THEN only the whole PDF, JPEG and
+    PNG do; a TIFF's end says nothing, so it never does; and only a whole file is taken before
+    the settle window is out."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    page = Image.fromarray(rng.integers(0, 256, (120, 90), dtype=np.uint8))
+    whole = {}
+    for ext, kwargs in (("pdf", {"save_all": True, "append_images": [page]}), ("jpg", {}),
+                        ("png", {}), ("tif", {})):
+        path = tmp_path / f"whole.{ext}"
+        page.save(path, **kwargs)
+        whole[ext] = path
+    assert [ext for ext, path in whole.items() if ends_whole(path, _seen(path))] == [
+        "pdf", "jpg", "png"]
+    for ext, path in whole.items():
+        data = path.read_bytes()
+        for tenth in range(1, 10):
+            cut = tmp_path / f"cut-{tenth}.{ext}"
+            cut.write_bytes(data[: len(data) * tenth // 10])
+            assert not ends_whole(cut, _seen(cut)), (ext, tenth)
+        padded = tmp_path / f"preallocated.{ext}"
+        padded.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+        assert not ends_whole(padded, _seen(padded)), ext
+
+    # A linearized PDF states its length up front; cut after its first page it ends in %%EOF.
+    first_page = (b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Linearized 1 /L 48213 /N 3 >>\n"
+                  b"endobj\nxref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 >>\n"
+                  b"startxref\n0\n%%EOF\n")
+    linearized = tmp_path / "linearized.pdf"
+    linearized.write_bytes(first_page)
+    assert not ends_whole(linearized, _seen(linearized))
+    linearized.write_bytes(first_page.replace(b"48213", b"%05d" % len(first_page)))  # same size
+    assert ends_whole(linearized, _seen(linearized))
+
+    hot = HotFolder(tmp_path / "hot")
+    hot.ensure()
+    for ext in ("pdf", "tif"):
+        (hot.root / f"scan.{ext}").write_bytes(whole[ext].read_bytes())
+        (hot.root / f"cut.{ext}").write_bytes(whole[ext].read_bytes()[:-100])
+
+    def after(seconds: float):
+        return lambda: time.time() + seconds
+
+    taken = settled_files(hot.root, settle_seconds=10, sleep=lambda _s: None,
+                          clock=after(WHOLE_SETTLE_SECONDS + 0.5))
+    assert [p.name for p in taken] == ["scan.pdf"]
+    later = settled_files(hot.root, settle_seconds=10, sleep=lambda _s: None, clock=after(10.5))
+    assert [p.name for p in later] == ["cut.pdf", "cut.tif", "scan.pdf", "scan.tif"]
 
 
 def test_a_completion_marker_takes_a_file_at_once_and_only_the_file_it_follows(

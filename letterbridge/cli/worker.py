@@ -45,7 +45,8 @@ def worker(
     settle: Annotated[float, typer.Option(  # intake.hot_folder.SETTLE_SECONDS (not imported
         # here: every command would pay for the import)
         help="A file must go unchanged this many seconds before it is taken, unless a "
-             "<name>.done or <name>.ready marker says it is complete.")] = 10.0,
+             "<name>.done or <name>.ready marker says it is complete. A PDF, JPEG or PNG "
+             "that ends as a whole file of its kind needs only 2 s.")] = 10.0,
     require_marker: Annotated[bool, typer.Option(  # noqa: FBT002
         "--require-marker", help="Take only hot-folder files a <name>.done or <name>.ready "
         "marker says are complete (for writers that pause longer than --settle).")] = False,
