@@ -28,8 +28,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import IO
 
 from config.settings import Settings, get_settings
 
@@ -40,8 +42,13 @@ DATABASE_FILE = "prefect.db"  # where Prefect keeps its SQLite database under PR
 START_TIMEOUT_SECONDS = 180
 
 
-def configure_prefect_env(*, local_server: bool | None = None) -> None:
-    """Defaults that matter on small machines; explicit environment wins."""
+def configure_prefect_env(*, local_server: bool | None = None, wait: bool = True) -> None:
+    """Defaults that matter on small machines; explicit environment wins.
+
+    Call it before Prefect is imported (Prefect reads its settings then). With `wait=False` the
+    data folder's server may still be starting when it returns (`ensure_local_server`): call
+    `wait_for_local_server()` before the first flow runs.
+    """
     settings = get_settings()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -55,7 +62,7 @@ def configure_prefect_env(*, local_server: bool | None = None) -> None:
     wanted = settings.prefect_local_server if local_server is None else local_server
     if not os.environ.get("PREFECT_API_URL"):
         if wanted:
-            os.environ["PREFECT_API_URL"] = ensure_local_server(settings)
+            os.environ["PREFECT_API_URL"] = ensure_local_server(settings, wait=wait)
         elif _own_database():
             # Prefect's temporary server keeps its database under PREFECT_HOME too: a new one
             # starts from the template as well.
@@ -161,9 +168,9 @@ def _keep_as_template(database: Path) -> None:
         log.info("no template of Prefect's database was kept (%s)", exc)
 
 
-def _start_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
-    """A Prefect server for `folder` (PREFECT_HOME), in the background; its API URL once it
-    answers."""
+def _launch_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """Start a Prefect server for `folder` (PREFECT_HOME) in the background; its API URL, which
+    answers once `_wait_until_healthy` returns."""
     port = _free_port()
     env = {**os.environ, "PREFECT_HOME": str(folder), "PREFECT_UI_ENABLED": "true",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
@@ -176,7 +183,10 @@ def _start_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives this command, not killed by its Ctrl-C
         )
-    api_url = f"http://127.0.0.1:{port}/api"
+    return process, f"http://127.0.0.1:{port}/api"
+
+
+def _wait_until_healthy(process: subprocess.Popen, api_url: str, log_file: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not _healthy(api_url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -184,29 +194,90 @@ def _start_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
                 process.kill()
             raise RuntimeError(f"the Prefect server did not start; see {log_file}")
         time.sleep(0.1)
+
+
+def _start_server(folder: Path, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """A Prefect server for `folder` (PREFECT_HOME), in the background; its API URL once it
+    answers."""
+    process, api_url = _launch_server(folder, log_file)
+    _wait_until_healthy(process, api_url, log_file)
     return process, api_url
 
 
-def ensure_local_server(settings: Settings | None = None) -> str:
-    """The API URL of the data folder's Prefect server, started now if none answers."""
+@dataclass
+class _Starting:
+    """A data folder's server that has been launched and may not answer yet; its folder's
+    server lock is held until it does (`_finish`), so a second command waits for this server
+    instead of starting another."""
+
+    settings: Settings
+    lock: IO[str]
+    process: subprocess.Popen
+    api_url: str
+    log_file: Path
+    new: bool
+    seeded: bool
+
+
+# The server `ensure_local_server(wait=False)` launched and nobody has waited for yet.
+_starting: _Starting | None = None
+
+
+def _finish(start: _Starting) -> None:
+    try:
+        _wait_until_healthy(start.process, start.api_url, start.log_file)
+        if start.new and not start.seeded:
+            _keep_as_template(start.settings.home / "prefect" / DATABASE_FILE)
+        info = {"pid": start.process.pid, "api_url": start.api_url,
+                "ui_url": start.api_url.removesuffix("/api"),
+                "database": "from the template" if start.seeded
+                else "new" if start.new else "existing"}
+        _record(start.settings).write_text(json.dumps(info))
+    finally:
+        start.lock.close()  # and with it the lock
+
+
+def ensure_local_server(settings: Settings | None = None, *, wait: bool = True) -> str:
+    """The API URL of the data folder's Prefect server, started now if none answers.
+
+    With `wait=False` a server that has to be started is only launched: the command goes on
+    with its own start (imports, registering files) while the server starts, and
+    `wait_for_local_server()` waits for it before anything talks to Prefect's API.
+    """
+    global _starting
     settings = settings or get_settings()
     folder = settings.home / "prefect"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "server.lock").open("w") as lock:
+    lock = (folder / "server.lock").open("w")
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands at once start one server
         info = running_local_server(settings)
         if info is not None:
+            lock.close()
             return info["api_url"]
         database = folder / DATABASE_FILE
         new = _own_database() and not database.exists()
         seeded = new and _seed_database(database)
-        process, api_url = _start_server(folder, settings.log_dir / "prefect-server.log")
-        if new and not seeded:
-            _keep_as_template(database)
-        info = {"pid": process.pid, "api_url": api_url, "ui_url": api_url.removesuffix("/api"),
-                "database": "from the template" if seeded else "new" if new else "existing"}
-        _record(settings).write_text(json.dumps(info))
-        return api_url
+        log_file = settings.log_dir / "prefect-server.log"
+        process, api_url = _launch_server(folder, log_file)
+    except BaseException:
+        lock.close()
+        raise
+    start = _Starting(settings, lock, process, api_url, log_file, new, seeded)
+    if wait:
+        _finish(start)
+    else:
+        _starting = start
+    return api_url
+
+
+def wait_for_local_server() -> None:
+    """Wait until the server `configure_prefect_env(wait=False)` launched answers (at once when
+    none was launched). Raises RuntimeError when it did not start."""
+    global _starting
+    start, _starting = _starting, None
+    if start is not None:
+        _finish(start)
 
 
 def build_template() -> Path | None:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from intake.locks import try_flock
 from intake.sources import (
@@ -155,24 +156,29 @@ def is_marked_complete(path: Path, seen: Seen) -> bool:
 
 
 def ends_whole(path: Path, seen: Seen) -> bool:
-    """Whether the file's bytes end as its format ends a whole file: a PDF (its header at the
-    start, %%EOF at the end, and a linearized PDF exactly the length it states, since one cut
-    after its first page ends in %%EOF too), a JPEG (its end-of-image marker last) or a PNG
-    (its IEND chunk last). Anything else, a TIFF among them (its end says nothing), is never
-    taken for whole. Only the two ends of the file are read."""
+    """Whether the file's bytes end as its format ends a whole file. Only a few KB are read.
+
+    - A PDF: its header at the start and %%EOF at the end; a linearized PDF also exactly the
+      length it states, since one cut after its first page ends in %%EOF too.
+    - A JPEG: its segments (each states its length) lead from the start to the image data,
+      and the end-of-image marker is last. So one cut after the thumbnail that a camera or
+      scanner puts in its metadata, a whole small JPEG of its own, is not taken for whole.
+    - A PNG: its IEND chunk last.
+    Anything else, a TIFF among them (its end says nothing), is never taken for whole.
+    """
     try:
         with path.open("rb") as fh:
             head = fh.read(_ENDS_BYTES)
+            if len(head) != min(seen.size, _ENDS_BYTES):
+                return False  # it changed since it was looked at
             fh.seek(max(0, seen.size - _ENDS_BYTES))
             tail = fh.read(_ENDS_BYTES)
+            if head.startswith(b"\x89PNG\r\n\x1a\n"):
+                return tail.endswith(b"IEND\xaeB`\x82")
+            if head.startswith(b"\xff\xd8"):
+                return tail.endswith(b"\xff\xd9") and _jpeg_reaches_its_image(fh, seen.size)
     except OSError:
         return False
-    if len(head) != min(seen.size, _ENDS_BYTES):
-        return False  # it changed since it was looked at
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return tail.endswith(b"IEND\xaeB`\x82")
-    if head.startswith(b"\xff\xd8"):
-        return tail.endswith(b"\xff\xd9")
     start = head.find(b"%PDF-")
     if 0 <= start < 1024:
         if not tail.rstrip(b"\r\n\t ").endswith(b"%%EOF"):
@@ -180,6 +186,28 @@ def ends_whole(path: Path, seen: Seen) -> bool:
         if b"/Linearized" in head and (stated := _PDF_LENGTH.search(head)):
             return int(stated.group(1)) == seen.size
         return True
+    return False
+
+
+def _jpeg_reaches_its_image(fh: IO[bytes], size: int) -> bool:
+    """Whether the JPEG's segments, each as long as it states, lead from its start marker to
+    the start of its image data (SOS) within the file's `size` bytes."""
+    pos = 2
+    for _ in range(1000):  # a real JPEG has a few dozen segments before its image data
+        fh.seek(pos)
+        marker = fh.read(4)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return False
+        if marker[1] == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker[1] == 0xDA:
+            return True
+        if len(marker) < 4:
+            return False
+        pos += 2 + int.from_bytes(marker[2:4], "big")
+        if pos >= size:
+            return False
     return False
 
 
@@ -208,9 +236,9 @@ def settled_files(
     clock: Callable[[], float] = time.time,
     require_marker: bool = False,
 ) -> list[Path]:
-    """Files the writer has finished: marked complete (`<name>.done` / `.ready`), or unchanged
-    (size, mtime and ctime) across two looks and for at least `settle_seconds` — or only
-    WHOLE_SETTLE_SECONDS for a file that ends as a whole file of its format (`ends_whole`).
+    """Files the writer has finished: marked complete (`<name>.done` / `.ready`); ending as a
+    whole file of its format ends (`ends_whole`) and unchanged for WHOLE_SETTLE_SECONDS; or
+    unchanged (size, mtime and ctime) across two looks and for at least `settle_seconds`.
 
     A scanner writes a file over several seconds, sometimes with long pauses between pages;
     taking it early would ingest half a PDF and quarantine it as truncated. A file cut off in
@@ -222,6 +250,12 @@ def settled_files(
     if not first:
         return []
     marked = {p for p, seen in first.items() if is_marked_complete(p, seen)}
+    if not require_marker:
+        # A whole file quiet for WHOLE_SETTLE_SECONDS needs no second look: its own ending says
+        # the writer finished it, where a second look only guards timestamps against writing.
+        now = clock()
+        marked |= {p for p, seen in first.items() if p not in marked
+                   and now - seen.changed >= WHOLE_SETTLE_SECONDS and ends_whole(p, seen)}
     waiting = {p: seen for p, seen in first.items() if p not in marked}
     settled: set[Path] = set()
     if waiting and not require_marker:

@@ -295,9 +295,10 @@ def test_only_a_file_that_ends_as_its_format_ends_a_whole_file_counts_as_whole(
         tmp_path: Path) -> None:
     """GIVEN real PDF, JPEG and PNG files, each whole and cut off at every tenth of its length,
     one preallocated (full size, its end still zeros), a linearized PDF cut after its first
-    page, and a TIFF WHEN each is asked whether it ends whole THEN only the whole PDF, JPEG and
-    PNG do; a TIFF's end says nothing, so it never does; and only a whole file is taken before
-    the settle window is out."""
+    page, a JPEG cut right after the thumbnail in its metadata, and a TIFF WHEN each is asked
+    whether it ends whole THEN only the whole PDF, JPEG and PNG do; a TIFF's end says nothing,
+    so it never does; and only a whole file is taken before the settle window is out, without
+    a second look."""
     import numpy as np
     from PIL import Image
 
@@ -321,6 +322,18 @@ def test_only_a_file_that_ends_as_its_format_ends_a_whole_file_counts_as_whole(
         padded.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
         assert not ends_whole(padded, _seen(padded)), ext
 
+    # A JPEG carrying a thumbnail (a whole small JPEG) in its metadata, cut right after it.
+    thumb = tmp_path / "thumb.jpg"
+    page.resize((30, 40)).save(thumb)
+    payload = b"Exif\x00\x00" + thumb.read_bytes()
+    main = whole["jpg"].read_bytes()
+    with_thumb = main[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + main[2:]
+    jpeg = tmp_path / "with-thumbnail.jpg"
+    jpeg.write_bytes(with_thumb)
+    assert ends_whole(jpeg, _seen(jpeg))
+    jpeg.write_bytes(with_thumb[: 6 + len(payload)])
+    assert jpeg.read_bytes().endswith(b"\xff\xd9") and not ends_whole(jpeg, _seen(jpeg))
+
     # A linearized PDF states its length up front; cut after its first page it ends in %%EOF.
     first_page = (b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Linearized 1 /L 48213 /N 3 >>\n"
                   b"endobj\nxref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 >>\n"
@@ -340,9 +353,18 @@ def test_only_a_file_that_ends_as_its_format_ends_a_whole_file_counts_as_whole(
     def after(seconds: float):
         return lambda: time.time() + seconds
 
-    taken = settled_files(hot.root, settle_seconds=10, sleep=lambda _s: None,
+    looked: list[float] = []
+    taken = settled_files(hot.root, settle_seconds=10, sleep=looked.append,
                           clock=after(WHOLE_SETTLE_SECONDS + 0.5))
     assert [p.name for p in taken] == ["scan.pdf"]
+    assert looked == [WHOLE_SETTLE_SECONDS]  # the second look was for the others
+    alone = HotFolder(tmp_path / "alone")
+    alone.ensure()
+    (alone.root / "scan.pdf").write_bytes(whole["pdf"].read_bytes())
+    looked.clear()
+    assert settled_files(alone.root, settle_seconds=10, sleep=looked.append,
+                         clock=after(WHOLE_SETTLE_SECONDS + 0.5)) == [alone.root / "scan.pdf"]
+    assert looked == []
     later = settled_files(hot.root, settle_seconds=10, sleep=lambda _s: None, clock=after(10.5))
     assert [p.name for p in later] == ["cut.pdf", "cut.tif", "scan.pdf", "scan.tif"]
 

@@ -38,6 +38,41 @@ def test_the_first_command_starts_a_server_the_next_ones_reuse(
     assert stopped and runtime.running_local_server() is None
 
 
+def test_a_server_launched_without_waiting_is_waited_for_once_and_shared(
+    lb_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a fresh data folder WHEN a command sets Prefect up without waiting (the ingest
+    command, which imports and registers files meanwhile) THEN the API URL is known at once and
+    nothing is recorded as running yet; WHEN a second command asks for the folder's server
+    meanwhile THEN it waits for that same server instead of starting another; WHEN the first
+    waits THEN the server answers at that URL and is recorded; waiting again is a no-op."""
+    import threading
+
+    from config.settings import get_settings, reset_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.setenv("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "true")
+    reset_settings()
+    other: dict[str, str] = {}
+    try:
+        runtime.configure_prefect_env(wait=False)
+        url = os.environ["PREFECT_API_URL"]
+        assert not (lb_home / "prefect" / runtime.SERVER_FILE).exists()
+        second = threading.Thread(
+            target=lambda: other.update(url=runtime.ensure_local_server(get_settings())))
+        second.start()
+        runtime.wait_for_local_server()
+        second.join(timeout=120)
+        info = runtime.running_local_server()
+        assert info is not None and info["api_url"] == url == other["url"]
+        runtime.wait_for_local_server()
+        assert runtime.running_local_server()["pid"] == info["pid"]
+    finally:
+        runtime.wait_for_local_server()
+        runtime.stop_local_server()
+
+
 def test_a_new_folders_server_starts_on_a_copy_of_the_template_database(
     lb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from intake.sources import Found
 
 console = Console(stderr=True)
 # Tables stay readable when the output goes to a file or a pipe.
@@ -102,16 +106,32 @@ def ingest(
 
 
 def _ingest(paths: list[Path], *, uploaded_by: str, label: str) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from flows.runtime import configure_prefect_env
-    from intake.sources import Skipped, UnusableFile, register_source, scan_paths
-    from letters.batch import pages_progress
+    from flows.runtime import configure_prefect_env, wait_for_local_server
+    from intake.sources import scan_paths
 
     found = scan_paths(paths)
     if found.missing:
         console.print(f"[red]Not found:[/red] {', '.join(str(p) for p in found.missing)}")
         raise typer.Exit(2)
+    if found.files:
+        # The data folder's Prefect server, if it must be started, starts while this command
+        # imports the pipeline and registers the files; it is waited for before the flow runs.
+        configure_prefect_env(wait=False)
+        import flows.ingest  # noqa: F401 - Prefect and the pipeline's imports, meanwhile
+    try:
+        _ingest_found(found, uploaded_by=uploaded_by, label=label)
+    finally:
+        with contextlib.suppress(RuntimeError):  # no flow ran: nothing needed the server
+            wait_for_local_server()
+
+
+def _ingest_found(found: Found, *, uploaded_by: str, label: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.runtime import wait_for_local_server
+    from intake.sources import Skipped, UnusableFile, register_source
+    from letters.batch import pages_progress
+
     skipped = list(found.skipped)
     registered = []
     for path in found.files:
@@ -132,7 +152,7 @@ def _ingest(paths: list[Path], *, uploaded_by: str, label: str) -> None:
             console.print(f"{reg.filename}: already ingested, nothing new to do")
     todo = list(dict.fromkeys(r.source_id for r in registered if not r.done))
     if todo:
-        configure_prefect_env()
+        wait_for_local_server()
         from flows.ingest import ingest_flow
 
         finished = threading.Event()
