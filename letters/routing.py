@@ -11,6 +11,7 @@ either engine makes is never trusted further than `postal.matching` trusts it.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
@@ -24,7 +25,7 @@ from postal.matching import MatchDecision, MatchOutcome, match_sender
 from postal.roster import no_pen_pal_for_letter
 from storage.blobs import get_blob_store
 from storage.db import audit, session_scope
-from storage.models import MailItem, Page, PageKind
+from storage.models import Inmate, MailItem, Page, PageKind
 
 NO_SENDER = SenderGuess(name="", inmate_number="", facility="", address_lines=[], confidence=0.0)
 
@@ -79,6 +80,7 @@ def route_item(item_id: str) -> str:
             envelope is not None and bool(envelope.clean_key)
             and rule.second_engine and rule.envelopes
             and words.engine == TESSERACT and not tesseract_vouches(guess, decision)
+            and _anyone_to_route_to(session)
         )  # fmt: skip
         if not read_again:
             return _record(session, item, envelope, words, guess, decision)
@@ -97,6 +99,14 @@ def route_item(item_id: str) -> str:
         guess, decision = decide_sender(session, again, letter_text=_letter_text(item),
                                         min_confidence=settings.match_min_confidence)
         return _record(session, item, envelope, again, guess, decision)
+
+
+def _anyone_to_route_to(session: Session) -> bool:
+    """Whether the roster has anyone a better reading could match a letter to (active or not:
+    a match to someone who has left says so too). With nobody on it (a new program before its
+    roster is imported) PP-OCR's seconds cannot change the outcome: the letter waits for a
+    person either way, with Tesseract's reading shown."""
+    return session.scalar(select(Inmate.id).limit(1)) is not None
 
 
 def _envelope(item: MailItem) -> Page | None:

@@ -122,6 +122,23 @@ def test_a_handwritten_envelope_tesseract_misreads_is_read_again_by_ppocr(
     assert envelope_read_by(item_id) == "ppocr"
 
 
+def test_with_nobody_on_the_roster_ppocr_is_not_asked(
+    lb_home: Path, second_engine: None, no_ppocr: list[str]
+) -> None:
+    """GIVEN the handwritten envelope PP-OCR would read again, both engines on, and a roster
+    with nobody on it yet (a new program) WHEN read and routed THEN PP-OCR is not asked (no
+    reading could match anyone): the letter waits for a person with Tesseract's reading."""
+    item_id = envelope_item(HANDWRITTEN, style="handwriting", seed=HANDWRITTEN_SEED)
+    outcome, page, email = read_and_route(item_id)
+    assert no_ppocr == []
+    assert outcome != MatchOutcome.routed and email is None
+    assert pages.load_words(page).engine == "tesseract"
+    with session_scope() as session:
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.item_id == item_id, AuditEvent.action == "not_routed")).one()
+        assert event.detail["envelope_read_by"] == "tesseract"
+
+
 def test_with_the_second_engine_off_tesseracts_reading_decides(
     roster_home: Path, no_ppocr: list[str]
 ) -> None:
