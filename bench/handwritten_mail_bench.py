@@ -225,6 +225,60 @@ def ingest(home: Path, api: str, csvs: dict, scans: list[Path]) -> tuple[float, 
     return time.perf_counter() - started, _children_cpu() - cpu
 
 
+_PLAIN_PPOCR = None  # each worker process's RapidOCR, loaded once (plain_engines)
+
+
+def _load_plain_ppocr() -> None:
+    global _PLAIN_PPOCR
+    from rapidocr import RapidOCR
+    from rapidocr.utils.typings import ModelType, OCRVersion
+
+    # rapidocr as a user would run it: its own pipeline and defaults, the same PP-OCRv6 small
+    # models ingest uses, the 0/180° classifier off, one thread per process (one per core).
+    _PLAIN_PPOCR = RapidOCR(params={
+        "Global.use_cls": False, "Global.log_level": "error",
+        "Det.ocr_version": OCRVersion.PPOCRV6, "Rec.ocr_version": OCRVersion.PPOCRV6,
+        "Det.model_type": ModelType.SMALL, "Rec.model_type": ModelType.SMALL,
+        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+
+
+def _plain_ppocr_page(path: str) -> int:
+    result = _PLAIN_PPOCR(path)
+    return len(result.txts or ())
+
+
+def plain_engines(cases: list[Case], folder: Path) -> dict[str, float]:
+    """Both engines alone on the same page images (PNG, envelopes included), each keeping both
+    cores busy: plain `tesseract -l eng+spa`, two at a time; then plain rapidocr (PP-OCR) in
+    two processes, each loading its models once. Wall seconds of each."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pngs = []
+    for n, case in enumerate(cases):
+        for i, page in enumerate(case.letter.pages, start=1):
+            pngs.append(str(folder / f"letter-{n:03d}-{i}.png"))
+            cv2.imwrite(pngs[-1], page)
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+    def tesseract(path: str) -> None:
+        subprocess.run(["tesseract", path, "-", "-l", "eng+spa", "--dpi", "300"], env=env,
+                       check=True, capture_output=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(tesseract, pngs))
+    t_tesseract = time.perf_counter() - started
+    started = time.perf_counter()
+    with ProcessPoolExecutor(2, initializer=_load_plain_ppocr) as pool:
+        list(pool.map(_plain_ppocr_page, pngs))
+    t_ppocr = time.perf_counter() - started
+    return {"tesseract": t_tesseract, "ppocr": t_ppocr, "pages": len(pngs)}
+
+
 def _use_home(home: Path) -> None:
     from config.settings import reset_settings
     from storage import blobs, db
@@ -323,8 +377,32 @@ def pct(k: int, n: int) -> str:
     return f"{100 * k / n:.1f}% ({k}/{n})" if n else "–"
 
 
+def _speed_lines(wall: float, pages: int, plain: dict[str, float] | None) -> list[str]:
+    """Ingest against the two engines' own time on the same pages, in the same run (issue 18:
+    ≥ 0.8×)."""
+    if not plain:
+        return []
+    both = plain["tesseract"] + plain["ppocr"]
+    ppm = lambda seconds: pages * 60 / seconds  # noqa: E731
+    return [
+        "",
+        "Speed against the engines alone on the same page images, in the same run (each "
+        "keeping both cores busy):",
+        "",
+        "| run | seconds | pages/min | ingest against it |",
+        "|---|---:|---:|---:|",
+        f"| plain `tesseract -l eng+spa`, every page | {plain['tesseract']:.1f} | "
+        f"{ppm(plain['tesseract']):.1f} | {plain['tesseract'] / wall:.2f}× |",
+        f"| plain rapidocr (PP-OCR, the same models), every page | {plain['ppocr']:.1f} | "
+        f"{ppm(plain['ppocr']):.1f} | {plain['ppocr'] / wall:.2f}× |",
+        f"| **both engines, every page** | {both:.1f} | {ppm(both):.1f} | **{both / wall:.2f}×** |",
+        f"| `letterbridge ingest` (all it does) | {wall:.1f} | {ppm(wall):.1f} | 1.00× |",
+    ]
+
+
 def report(cases: list[Case], *, wall: float, cpu: float, server_cpu: float, check_cpu: float,
-           started: datetime, host: str, args: argparse.Namespace) -> tuple[str, bool]:
+           started: datetime, host: str, args: argparse.Namespace,
+           plain: dict[str, float] | None = None) -> tuple[str, bool]:
     pages = sum(len(c.letter.pages) for c in cases)
     typed = args.typed
     groups, targets = (TYPED_GROUPS, TYPED_TARGETS) if typed else (GROUPS, TARGETS)
@@ -343,6 +421,7 @@ def report(cases: list[Case], *, wall: float, cpu: float, server_cpu: float, che
         f"children) + {server_cpu:.0f} CPU s of the Prefect server; "
         f"{cpu / max(1, pages):.1f} CPU s per page. The leak checks below (each released page "
         f"read again by both engines) took another {check_cpu:.0f} CPU s.",
+        *_speed_lines(wall, pages, plain),
         "",
         "| hands | letters | envelopes routed right | misrouted | unrouted | released untouched | "
         "values checked in released letters | leaks in released letters | held |",
@@ -435,12 +514,14 @@ def main(argv: list[str] | None = None) -> int:
             server_cpu = _proc_cpu(server.pid)
             run["wall"], run["cpu"] = ingest(work / "home", api, csvs, scans)
             run["server_cpu"] = _proc_cpu(server.pid) - server_cpu
+            _note(f"ingested in {run['wall']:.0f} s; the plain engines on the same pages")
+            run["plain"] = plain_engines(cases, work / "pages")
             (work / "run.json").write_text(json.dumps(run))
             _note(f"ingested in {run['wall']:.0f} s; checking")
         check_cpu = score(cases, work / "home")
         text, ok = report(cases, wall=run["wall"], cpu=run["cpu"], server_cpu=run["server_cpu"],
                           check_cpu=check_cpu, started=datetime.fromisoformat(run["started"]),
-                          host=run["host"], args=args)
+                          host=run["host"], args=args, plain=run.get("plain"))
     finally:
         if server is not None:
             server.terminate()
