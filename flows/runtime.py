@@ -95,15 +95,45 @@ def _record(settings: Settings) -> Path:
     return settings.home / "prefect" / SERVER_FILE
 
 
+def _recorded_server(settings: Settings) -> dict | None:
+    """The record of the data folder's server when its process is still a Prefect server
+    (answering or still starting); None for no record, or one whose process has gone (its
+    number may since belong to another program)."""
+    try:
+        info = json.loads(_record(settings).read_text())
+        pid = int(info.get("pid", 0) or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    if pid <= 0 or not _alive(pid):
+        return None
+    with contextlib.suppress(OSError):  # where /proc is readable: the process must be Prefect's
+        if b"prefect" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    return info
+
+
 def running_local_server(settings: Settings | None = None) -> dict | None:
     """The data folder's Prefect server ({"pid", "api_url", "ui_url"}) when it answers."""
-    path = _record(settings or get_settings())
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if _alive(int(info.get("pid", 0) or 0)) and _healthy(info.get("api_url", "")):
+    info = _recorded_server(settings or get_settings())
+    if info is not None and _healthy(info.get("api_url", "")):
         return info
+    return None
+
+
+def _wait_for_starting_server(settings: Settings) -> dict | None:
+    """A server an earlier command launched and did not wait for (`letterbridge init`), once
+    it answers; None when there is none, or it died or did not answer in time."""
+    info = _recorded_server(settings)
+    if info is None:
+        return None
+    launched = float(info.get("launched", 0) or 0)
+    deadline = launched + START_TIMEOUT_SECONDS
+    while time.time() < deadline:
+        if _healthy(info.get("api_url", "")):
+            return info
+        if _recorded_server(settings) is None:
+            return None
+        time.sleep(0.1)
     return None
 
 
@@ -223,16 +253,27 @@ class _Starting:
 _starting: _Starting | None = None
 
 
+def _write_record(start: _Starting) -> None:
+    """The server's record, written as it is launched: a later command finds the server while
+    it still starts (`_wait_for_starting_server`) instead of starting a second one."""
+    info = {"pid": start.process.pid, "api_url": start.api_url,
+            "ui_url": start.api_url.removesuffix("/api"), "launched": time.time(),
+            "database": "from the template" if start.seeded
+            else "new" if start.new else "existing"}
+    partial = _record(start.settings).with_suffix(".part")
+    partial.write_text(json.dumps(info))
+    partial.replace(_record(start.settings))
+
+
 def _finish(start: _Starting) -> None:
     try:
-        _wait_until_healthy(start.process, start.api_url, start.log_file)
+        try:
+            _wait_until_healthy(start.process, start.api_url, start.log_file)
+        except RuntimeError:
+            _record(start.settings).unlink(missing_ok=True)
+            raise
         if start.new and not start.seeded:
             _keep_as_template(start.settings.home / "prefect" / DATABASE_FILE)
-        info = {"pid": start.process.pid, "api_url": start.api_url,
-                "ui_url": start.api_url.removesuffix("/api"),
-                "database": "from the template" if start.seeded
-                else "new" if start.new else "existing"}
-        _record(start.settings).write_text(json.dumps(info))
     finally:
         start.lock.close()  # and with it the lock
 
@@ -251,7 +292,7 @@ def ensure_local_server(settings: Settings | None = None, *, wait: bool = True) 
     lock = (folder / "server.lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands at once start one server
-        info = running_local_server(settings)
+        info = running_local_server(settings) or _wait_for_starting_server(settings)
         if info is not None:
             lock.close()
             return info["api_url"]
@@ -264,6 +305,7 @@ def ensure_local_server(settings: Settings | None = None, *, wait: bool = True) 
         lock.close()
         raise
     start = _Starting(settings, lock, process, api_url, log_file, new, seeded)
+    _write_record(start)
     if wait:
         _finish(start)
     else:
@@ -306,10 +348,28 @@ def end_process(process: subprocess.Popen, timeout: float = 30) -> None:
         process.wait()
 
 
-def stop_local_server(settings: Settings | None = None) -> bool:
-    """End the data folder's Prefect server; False when none was running."""
+def launch_local_server(settings: Settings | None = None) -> None:
+    """Start the data folder's Prefect server in the background, if it uses one and none runs,
+    without waiting for it (`letterbridge init`): the folder's first command that needs it finds
+    it started, or waits for the rest of its start. Best effort: that command starts it anyway."""
     settings = settings or get_settings()
-    info = running_local_server(settings)
+    if os.environ.get("PREFECT_API_URL") or not settings.prefect_local_server:
+        return
+    try:
+        ensure_local_server(settings, wait=False)
+    except (OSError, RuntimeError) as exc:
+        log.info("the Prefect server was not started ahead (%s)", exc)
+    global _starting
+    if _starting is not None:  # not waited for here: its lock goes, its record stays
+        _starting.lock.close()
+        _starting = None
+
+
+def stop_local_server(settings: Settings | None = None) -> bool:
+    """End the data folder's Prefect server, answering or still starting; False when none
+    was running."""
+    settings = settings or get_settings()
+    info = _recorded_server(settings)
     _record(settings).unlink(missing_ok=True)
     if info is None:
         return False

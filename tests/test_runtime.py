@@ -43,7 +43,7 @@ def test_a_server_launched_without_waiting_is_waited_for_once_and_shared(
 ) -> None:
     """GIVEN a fresh data folder WHEN a command sets Prefect up without waiting (the ingest
     command, which imports and registers files meanwhile) THEN the API URL is known at once and
-    nothing is recorded as running yet; WHEN a second command asks for the folder's server
+    the server is recorded, not answering yet; WHEN a second command asks for the folder's server
     meanwhile THEN it waits for that same server instead of starting another; WHEN the first
     waits THEN the server answers at that URL and is recorded; waiting again is a no-op."""
     import threading
@@ -58,7 +58,8 @@ def test_a_server_launched_without_waiting_is_waited_for_once_and_shared(
     try:
         runtime.configure_prefect_env(wait=False)
         url = os.environ["PREFECT_API_URL"]
-        assert not (lb_home / "prefect" / runtime.SERVER_FILE).exists()
+        assert (lb_home / "prefect" / runtime.SERVER_FILE).exists()  # found while it starts
+        assert runtime.running_local_server() is None  # but not answering yet
         second = threading.Thread(
             target=lambda: other.update(url=runtime.ensure_local_server(get_settings())))
         second.start()
@@ -71,6 +72,37 @@ def test_a_server_launched_without_waiting_is_waited_for_once_and_shared(
     finally:
         runtime.wait_for_local_server()
         runtime.stop_local_server()
+
+
+def test_init_starts_the_server_ahead_and_the_next_command_uses_it(
+    lb_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a fresh data folder WHEN `letterbridge init` runs (its own process, which exits
+    at once) THEN the folder's Prefect server is launched in the background; WHEN the next
+    command needs Prefect THEN it uses that server (same process), waiting for the rest of its
+    start rather than starting another; WHEN stopped THEN it is gone."""
+    import subprocess
+    import sys
+
+    from config.settings import get_settings, reset_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.setenv("LETTERBRIDGE_PREFECT_LOCAL_SERVER", "true")
+    reset_settings()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    lb = str(Path(sys.executable).with_name("letterbridge"))
+    try:
+        subprocess.run([lb, "init"], env=env, check=True, capture_output=True, timeout=120)
+        launched = runtime._recorded_server(get_settings())
+        assert launched is not None
+        runtime.configure_prefect_env()
+        info = runtime.running_local_server()
+        assert info is not None and info["pid"] == launched["pid"]
+        assert os.environ["PREFECT_API_URL"] == launched["api_url"]
+    finally:
+        stopped = runtime.stop_local_server()
+    assert stopped and runtime._recorded_server(get_settings()) is None
 
 
 def test_a_new_folders_server_starts_on_a_copy_of_the_template_database(

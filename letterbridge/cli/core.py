@@ -33,14 +33,17 @@ def register(app: typer.Typer) -> None:
 
 
 def init() -> None:
-    """Create the data folder and bring the database to the newest schema."""
+    """Create the data folder and bring the database to the newest schema; start the data
+    folder's Prefect server in the background, so the first ingest need not wait for it."""
     from config.settings import get_settings
+    from flows.runtime import launch_local_server
     from storage.db import migrate
 
     settings = get_settings()
     migrate()
     for folder in (settings.blob_dir, settings.log_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    launch_local_server(settings)
     out.print(f"Letterbridge data folder ready: {settings.home}")
 
 
