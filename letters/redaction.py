@@ -258,7 +258,8 @@ def check_burned(burned: np.ndarray, covers: list[Cover], context: PiiContext, *
         bands.image,
         ocr=lambda img: read_with(engine, img,
                                   languages=reading_languages(settings.ocr_languages, language),
-                                  timeout=settings.ocr_page_timeout_seconds),
+                                  timeout=settings.ocr_page_timeout_seconds,
+                                  page_long_side=max(burned.shape[:2])),
         **context.as_kwargs(),
     )
     result.regions = [(kind, bands.to_page(box)) for kind, box in result.regions]

@@ -82,12 +82,17 @@ def vouches(page: OcrPage, below_confidence: float, max_doubtful_share: float) -
 
 
 def read_with(
-    engine: str, img: np.ndarray, *, languages: str = "eng+spa", timeout: float = 120
+    engine: str, img: np.ndarray, *, languages: str = "eng+spa", timeout: float = 120,
+    page_long_side: int | None = None,
 ) -> OcrPage:
     """Read an image that is already prepared (upright, as `Prepared.ocr_image`) with the named
-    engine, and nothing else: no preprocessing, no second engine, no turning."""
+    engine, and nothing else: no preprocessing, no second engine, no turning.
+
+    `page_long_side`: `img` is cut from a page that long (bands read again), to be read at the
+    page's own scale (PP-OCR's detector; Tesseract reads pixels as they are)."""
     if engine == TESSERACT:
         return tesseract.ocr_image(img, languages=languages, timeout=int(timeout))
     if engine == PPOCR:
-        return ppocr.ocr_image(img, languages=languages, timeout=timeout)
+        return ppocr.ocr_image(img, languages=languages, timeout=timeout,
+                               page_long_side=page_long_side)
     raise ValueError(f"unknown OCR engine {engine!r} (expected one of {', '.join(ENGINES)})")

@@ -193,13 +193,22 @@ def _run(eng: _Engine, session: Any, feeds: dict[str, np.ndarray], deadline: _De
         timer.cancel()
 
 
-def _detect(eng: _Engine, bgr: np.ndarray, max_side: int, deadline: _Deadline) -> list[np.ndarray]:
-    """Text line quadrilaterals (4x2 float32, page pixels), found on the page scaled to max_side."""
+def _detect(eng: _Engine, bgr: np.ndarray, max_side: int, deadline: _Deadline, *,
+            enlarge: bool = True) -> list[np.ndarray]:
+    """Text line quadrilaterals (4x2 float32, page pixels), found on the page scaled to max_side.
+
+    The detector's own preprocessing then enlarges an image whose short side is under 736
+    pixels to 736 (rapidocr's `limit_type: min`); a whole letter page never is. With
+    `enlarge=False` it is not: the image is detected at the scale given (only rounded to the
+    multiples of 32 the network needs)."""
     h, w = bgr.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     det = eng.det
-    batch = det.get_preprocess()(small)
+    preprocess = det.get_preprocess()
+    if not enlarge:
+        preprocess.limit_type, preprocess.limit_side_len = "max", max(small.shape[:2])
+    batch = preprocess(small)
     if batch is None:
         return []
     # One detection at a time per process: the detector's feature maps take ~0.38 GB at its
@@ -374,7 +383,8 @@ def _to_page(back: np.ndarray, box: tuple[int, int, int, int]) -> list[int]:
             int(math.ceil(page[:, 0].max())), int(math.ceil(page[:, 1].max()))]
 
 
-def run_ppocr(img: np.ndarray, *, det_max_side: int = DET_MAX_SIDE, timeout: float) -> bytes:
+def run_ppocr(img: np.ndarray, *, det_max_side: int = DET_MAX_SIDE, det_enlarge: bool = True,
+              timeout: float) -> bytes:
     """Run PP-OCR once on a grayscale page and return what it read, as JSON bytes.
 
     The engine seam (as `ocr.tesseract.run_tesseract`; tests record and replay it): the only
@@ -386,7 +396,8 @@ def run_ppocr(img: np.ndarray, *, det_max_side: int = DET_MAX_SIDE, timeout: flo
         raise ValueError("expected a grayscale uint8 image")
     deadline = _Deadline(timeout)
     eng = engine()
-    quads = _detect(eng, cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), det_max_side, deadline)
+    quads = _detect(eng, cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), det_max_side, deadline,
+                    enlarge=det_enlarge)
     lines = [_Line(q, *_crop(img, q)) for q in quads]
     lines = [ln for ln in lines if ln.crop.shape[0] >= 4 and ln.crop.shape[1] >= 4]
     _recognise(eng, lines, deadline)
@@ -457,14 +468,24 @@ def _quad_centre_y(quad: list[list[int]]) -> float:
     return sum(p[1] for p in quad) / len(quad)
 
 
-def ocr_image(img: np.ndarray, *, languages: str = "eng+spa", timeout: float = 120) -> OcrPage:
+def ocr_image(img: np.ndarray, *, languages: str = "eng+spa", timeout: float = 120,
+              page_long_side: int | None = None) -> OcrPage:
     """Read one page image with PP-OCR: the same OcrPage `ocr.tesseract.ocr_image` returns.
 
     One model reads English and Spanish alike; `languages` only bounds the language guess.
+    `page_long_side`: `img` is cut from a page of that long side (the bands a verification
+    reads again), and its lines are found at the scale the whole page's were, never enlarged.
+    Otherwise the detector would enlarge a short stack of bands (a 517 x 2550 stack to
+    736 x 3623, 3.7 times the page's scale) and spend more on it than on the whole page.
     """
     started = time.perf_counter()
+    options: dict[str, object] = {}
+    if page_long_side:
+        scale = min(1.0, DET_MAX_SIDE / page_long_side)
+        options = {"det_max_side": max(32, round(max(img.shape[:2]) * scale)),
+                   "det_enlarge": False}
     # A module global looked up at each call: the test recorder wraps `run_ppocr` there.
-    words = words_from_output(run_ppocr(img, timeout=timeout), img)
+    words = words_from_output(run_ppocr(img, timeout=timeout, **options), img)
     h, w = img.shape[:2]
     page = OcrPage(words=words, width=w, height=h, engine=ENGINE_NAME)
     page.confidence = mean_confidence(words)

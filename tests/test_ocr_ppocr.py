@@ -87,6 +87,34 @@ def test_words_come_out_with_boxes_on_their_ink(face: str) -> None:
 
 
 @pytest.mark.real_ocr  # a test of the wrapper: it runs PP-OCR itself
+def test_bands_read_again_are_detected_at_their_pages_scale(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """GIVEN a short stack of bands cut from a 3300-pixel page (what a verification reads
+    again) WHEN PP-OCR reads it as cut from that page THEN its lines are found at the scale the
+    whole page's were (the detector's input no taller than the bands at that scale), not
+    enlarged to 736 pixels as the detector does by itself; AND the words are still read."""
+    bands, _drawn = drawn_page("comic-neue", height=720)
+    shapes: list[tuple[int, ...]] = []
+    run = ppocr._run
+
+    def recording(eng, session, feeds, deadline):
+        shapes.append(next(iter(feeds.values())).shape)
+        return run(eng, session, feeds, deadline)
+
+    monkeypatch.setattr(ppocr, "_run", recording)
+    as_cut = ppocr.ocr_image(bands, page_long_side=3300)
+    detected = shapes[0]
+    shapes.clear()
+    ppocr.ocr_image(bands)
+    alone = shapes[0]
+    scale = ppocr.DET_MAX_SIDE / 3300
+    assert detected[2] <= round(720 * scale / 32) * 32 < 736
+    assert alone[2] >= 736  # what the detector does with a short image of its own accord
+    read = " ".join(w.text for w in as_cut.words).lower()
+    assert "garden" in read and "thomas" in read
+
+
+@pytest.mark.real_ocr  # a test of the wrapper: it runs PP-OCR itself
 def test_same_image_same_answer() -> None:
     """GIVEN one image read twice WHEN run_ppocr answers THEN the raw answers are equal (so a
     test recorder may key an answer by the image and replay it), and it is the engine's raw
