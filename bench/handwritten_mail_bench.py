@@ -87,6 +87,13 @@ NOTES = [
     "right 14/14, 0 misrouted; released 11/14 (tuned on 6/7, not tuned on 5/7), 0 leaks in "
     "them (54 values checked); held: a dkg letter for a failed check, bw-mentor and kristi "
     "pages the reader cannot vouch for. 101 s wall.",
+    "- 23:15, seed 15, before PP-OCR read the bands around burned boxes at the page's own "
+    "scale (its detector enlarged a short stack of bands to 736 pixels, so a page's "
+    "verification cost more than its reading): the same outcome letter by letter; ingest "
+    "136 s wall, 218 CPU s; the engines alone on the same pages 102 s (Tesseract 20, rapidocr "
+    "82): 0.75x. The run above, after: 109 s, 189 CPU s; 1.21x (its plain rapidocr took "
+    "110 s: the machine's speed drifts between runs, so the ratio, measured in one run, is "
+    "what compares).",
     "- Held in this run: havana (a street address read \"3393 Chestnut Blod, Evie, PA\", which "
     "no finder took: the first-reading check held it), ecolier (unrouted, nothing readable), "
     "dancing-script and femkeklaver (pages the reader cannot vouch for).",
