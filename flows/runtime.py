@@ -322,6 +322,15 @@ def wait_for_local_server() -> None:
         _finish(start)
 
 
+def leave_local_server_starting() -> None:
+    """Let go of a server launched without waiting and not needed here after all: its lock goes,
+    its record stays, so the folder's next command finds it (`_wait_for_starting_server`)."""
+    global _starting
+    start, _starting = _starting, None
+    if start is not None:
+        start.lock.close()
+
+
 def build_template() -> Path | None:
     """Make this Prefect version's template database (what `make setup` runs): start a server
     on a database of its own, keep that database, stop the server."""
@@ -359,10 +368,7 @@ def launch_local_server(settings: Settings | None = None) -> None:
         ensure_local_server(settings, wait=False)
     except (OSError, RuntimeError) as exc:
         log.info("the Prefect server was not started ahead (%s)", exc)
-    global _starting
-    if _starting is not None:  # not waited for here: its lock goes, its record stays
-        _starting.lock.close()
-        _starting = None
+    leave_local_server_starting()
 
 
 def stop_local_server(settings: Settings | None = None) -> bool:

@@ -211,12 +211,14 @@ def _jpeg_reaches_its_image(fh: IO[bytes], size: int) -> bool:
     return False
 
 
+def _whole_and_quiet(path: Path, seen: Seen, now: float) -> bool:
+    """Ends whole and unchanged for WHOLE_SETTLE_SECONDS (the time is checked first: cheap)."""
+    return now - seen.changed >= WHOLE_SETTLE_SECONDS and ends_whole(path, seen)
+
+
 def _quiet_long_enough(path: Path, seen: Seen, settle_seconds: float, now: float) -> bool:
     """Unchanged for the settle window, or for WHOLE_SETTLE_SECONDS if the file ends whole."""
-    quiet = now - seen.changed
-    if quiet >= settle_seconds:
-        return True
-    return quiet >= WHOLE_SETTLE_SECONDS and ends_whole(path, seen)
+    return now - seen.changed >= settle_seconds or _whole_and_quiet(path, seen, now)
 
 
 def ready_now(folder: Path, settle_seconds: float, *, require_marker: bool = False,
@@ -254,8 +256,8 @@ def settled_files(
         # A whole file quiet for WHOLE_SETTLE_SECONDS needs no second look: its own ending says
         # the writer finished it, where a second look only guards timestamps against writing.
         now = clock()
-        marked |= {p for p, seen in first.items() if p not in marked
-                   and now - seen.changed >= WHOLE_SETTLE_SECONDS and ends_whole(p, seen)}
+        marked |= {p for p, seen in first.items()
+                   if p not in marked and _whole_and_quiet(p, seen, now)}
     waiting = {p: seen for p, seen in first.items() if p not in marked}
     settled: set[Path] = set()
     if waiting and not require_marker:

@@ -193,16 +193,20 @@ def _run(eng: _Engine, session: Any, feeds: dict[str, np.ndarray], deadline: _De
         timer.cancel()
 
 
+def _det_scale(long_side: int, max_side: int) -> float:
+    """The scale lines are found at on an image whose long side is `long_side`."""
+    return min(1.0, max_side / long_side)
+
+
 def _detect(eng: _Engine, bgr: np.ndarray, max_side: int, deadline: _Deadline, *,
             enlarge: bool = True) -> list[np.ndarray]:
     """Text line quadrilaterals (4x2 float32, page pixels), found on the page scaled to max_side.
 
     The detector's own preprocessing then enlarges an image whose short side is under 736
-    pixels to 736 (rapidocr's `limit_type: min`); a whole letter page never is. With
+    pixels to 736 (rapidocr's `limit_type: min`); a letter or A4 page never is. With
     `enlarge=False` it is not: the image is detected at the scale given (only rounded to the
     multiples of 32 the network needs)."""
-    h, w = bgr.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
+    scale = _det_scale(max(bgr.shape[:2]), max_side)
     small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     det = eng.det
     preprocess = det.get_preprocess()
@@ -481,7 +485,7 @@ def ocr_image(img: np.ndarray, *, languages: str = "eng+spa", timeout: float = 1
     started = time.perf_counter()
     options: dict[str, object] = {}
     if page_long_side:
-        scale = min(1.0, DET_MAX_SIDE / page_long_side)
+        scale = _det_scale(page_long_side, DET_MAX_SIDE)
         options = {"det_max_side": max(32, round(max(img.shape[:2]) * scale)),
                    "det_enlarge": False}
     # A module global looked up at each call: the test recorder wraps `run_ppocr` there.

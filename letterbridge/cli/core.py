@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 from pathlib import Path
@@ -109,7 +108,7 @@ def ingest(
 
 
 def _ingest(paths: list[Path], *, uploaded_by: str, label: str) -> None:
-    from flows.runtime import configure_prefect_env, wait_for_local_server
+    from flows.runtime import configure_prefect_env, leave_local_server_starting
     from intake.sources import scan_paths
 
     found = scan_paths(paths)
@@ -124,8 +123,7 @@ def _ingest(paths: list[Path], *, uploaded_by: str, label: str) -> None:
     try:
         _ingest_found(found, uploaded_by=uploaded_by, label=label)
     finally:
-        with contextlib.suppress(RuntimeError):  # no flow ran: nothing needed the server
-            wait_for_local_server()
+        leave_local_server_starting()  # no flow ran (nothing new, or stopped): no wait for it
 
 
 def _ingest_found(found: Found, *, uploaded_by: str, label: str) -> None:
